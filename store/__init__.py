@@ -1,0 +1,1 @@
+"""lamina's local content-addressed store, laid out exactly like Ollama's models folder."""

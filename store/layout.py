@@ -1,0 +1,76 @@
+"""Where things live under a store root: pure path math, no directory is created here.
+
+The two public folders are exactly Ollama's, so ``OLLAMA_MODELS=<root> ollama serve`` reads a
+lamina store:
+
+    <root>/blobs/sha256-<hex>
+    <root>/manifests/<host>/<namespace>/<model>/<tag>
+
+lamina's own bookkeeping (locks, hash cache, link ledger) lives under ``<root>/.lamina``, which
+Ollama never looks at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .digest import Digest
+
+if TYPE_CHECKING:
+    from .names import Name
+
+TEMP_PREFIX = ".tmp-"
+"""Temp files in the blobs folder start with this; gc removes stale ones."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "manifests"
+
+    @property
+    def state(self) -> Path:
+        """lamina's private folder: locks, the hash cache, the link ledger."""
+        return self.root / ".lamina"
+
+    @property
+    def locks(self) -> Path:
+        return self.state / "locks"
+
+    @property
+    def hash_cache(self) -> Path:
+        return self.state / "hashcache.sqlite"
+
+    def blob(self, digest: Digest) -> Path:
+        return self.blobs / f"sha256-{digest.hex}"
+
+    def manifest(self, name: Name) -> Path:
+        return self.manifests / name.host / name.namespace / name.model / name.tag
+
+    def blob_lock(self, digest: Digest) -> Path:
+        return self.locks / f"blob-sha256-{digest.hex}.lock"
+
+    @property
+    def store_lock(self) -> Path:
+        """Held shared by writers of manifests and exclusively by gc and rm."""
+        return self.locks / "store.lock"
+
+    @staticmethod
+    def digest_of_blob_file(path: Path) -> Digest | None:
+        """The digest a blob file name spells, or None for anything else in the folder."""
+        name = path.name
+        if not name.startswith("sha256-") or len(name) != 71:
+            return None
+        try:
+            return Digest.parse(name)
+        except ValueError:
+            return None
