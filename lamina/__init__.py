@@ -1,1 +1,5 @@
-"""lamina's command-line interface."""
+"""lamina's command-line interface; ``main`` is the ``lamina`` console script."""
+
+from .cli import main
+
+__all__ = ["main"]

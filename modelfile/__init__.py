@@ -1,1 +1,62 @@
-"""The Modelfile language."""
+"""The Modelfile language: parse, check and format Ollama Modelfiles.
+
+    >>> import modelfile
+    >>> m = modelfile.parse('from llama3\\nparameter temperature 0.7\\n')
+    >>> modelfile.format(m)
+    'FROM llama3\\nPARAMETER temperature 0.7\\n'
+    >>> modelfile.resolve(m).parameters
+    {'temperature': 0.699999988079071}
+
+Pure: no I/O beyond ``parse_file`` reading the path it is given.
+"""
+
+from .check import Diagnostic, Recipe, check, instruction_json, is_valid_requires, resolve
+from .errors import ModelfileError, ModelfileInvalid, ModelfileSyntaxError
+from .format import format, format_instruction, quote
+from .parameters import DEPRECATED, PARAMETERS, ParameterValue, ParamType
+from .parser import COMMANDS, decode, parse, parse_file
+from .syntax import (
+    ROLES,
+    BlankLine,
+    Comment,
+    Instruction,
+    Item,
+    Kind,
+    Message,
+    Modelfile,
+    Parameter,
+    Position,
+)
+
+__all__ = [
+    "COMMANDS",
+    "DEPRECATED",
+    "PARAMETERS",
+    "ROLES",
+    "BlankLine",
+    "Comment",
+    "Diagnostic",
+    "Instruction",
+    "Item",
+    "Kind",
+    "Message",
+    "Modelfile",
+    "ModelfileError",
+    "ModelfileInvalid",
+    "ModelfileSyntaxError",
+    "ParamType",
+    "Parameter",
+    "ParameterValue",
+    "Position",
+    "Recipe",
+    "check",
+    "decode",
+    "format",
+    "format_instruction",
+    "instruction_json",
+    "is_valid_requires",
+    "parse",
+    "parse_file",
+    "quote",
+    "resolve",
+]

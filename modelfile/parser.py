@@ -1,0 +1,286 @@
+"""Text to syntax tree: decoding, the Lark LALR parser (built once), and error translation."""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import difflib
+import os
+import re
+from importlib.resources import files
+from typing import Any
+
+import lark
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import ModelfileSyntaxError
+from .syntax import (
+    ROLES,
+    BlankLine,
+    Comment,
+    Instruction,
+    Item,
+    Kind,
+    Message,
+    Modelfile,
+    Parameter,
+    Position,
+)
+
+COMMANDS = (
+    "from", "license", "template", "system", "adapter", "draft",
+    "renderer", "parser", "parameter", "message", "requires",
+)  # fmt: skip
+INVALID_COMMAND = (
+    'command must be one of "from", "license", "template", "system", "adapter", "draft", '
+    '"renderer", "parser", "parameter", "message", or "requires"'
+)
+INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
+UNEXPECTED_EOF = "unexpected EOF"
+
+_PARSER = Lark(
+    files("modelfile").joinpath("modelfile.lark").read_text(encoding="utf-8"),
+    parser="lalr",
+    lexer="contextual",
+    maybe_placeholders=False,
+)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text as Ollama decodes them: a BOM picks UTF-8 or UTF-16, otherwise UTF-8."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+    if data.startswith(codecs.BOM_UTF16_LE):
+        return data[2:].decode("utf-16-le", errors="replace")
+    if data.startswith(codecs.BOM_UTF16_BE):
+        return data[2:].decode("utf-16-be", errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def parse(source: str | bytes, *, file: str | None = None) -> Modelfile:
+    """Parse Modelfile text (or its raw bytes); raise ModelfileSyntaxError on bad input."""
+    text = decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
+    text, invisible = _drop_invisible(text)
+    index = LineIndex(text)
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as exc:
+        raise _translate(exc, text, index, file) from None
+    except lark.exceptions.LarkError as exc:  # defensive: any other Lark failure is still ours
+        raise ModelfileSyntaxError(str(exc), 1, 1, file=file) from None
+    items: tuple[Item, ...] = _Builder(index).transform(tree)
+    modelfile = Modelfile(
+        items,
+        invisible=tuple((index.position(offset), char) for offset, char in invisible),
+        file=file,
+        source=text,
+    )
+    if not modelfile.of_kind(Kind.FROM):
+        raise ModelfileSyntaxError(
+            "no FROM line", 1, 1, file=file, source_line=index.line_text(1),
+            hint="every Modelfile names its base with FROM <model name or path to a GGUF file>",
+        )
+    return modelfile
+
+
+def parse_file(path: str | os.PathLike[str]) -> Modelfile:
+    """Read and parse a Modelfile; errors name the file."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ModelfileSyntaxError(
+            f"cannot read {name}: {exc.strerror or exc}", 0, 0, file=name
+        ) from exc
+    return parse(data, file=name)
+
+
+def _drop_invisible(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """Remove what Ollama's reader drops: every non-printable character but tab and line ends.
+
+    Go's strconv.IsPrint and Python's str.isprintable agree (letters, marks, numbers,
+    punctuation, symbols and the ASCII space).
+    """
+    if text.isprintable():
+        return text, []
+    kept: list[str] = []
+    dropped: list[tuple[int, str]] = []
+    for char in text:
+        if char.isprintable() or char in "\t\r\n":
+            kept.append(char)
+        else:
+            dropped.append((len(kept), char))
+    return "".join(kept), dropped
+
+
+class LineIndex:
+    """Offsets to 1-based (line, column), with CRLF, CR and LF each ending a line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0] + [match.end() for match in _LINE_BREAK.finditer(text)]
+
+    def position(self, offset: int) -> Position:
+        line = bisect.bisect_right(self.starts, offset)
+        return Position(line, offset - self.starts[line - 1] + 1)
+
+    def line_text(self, line: int) -> str:
+        if not 1 <= line <= len(self.starts):
+            return ""
+        start = self.starts[line - 1]
+        end = self.starts[line] if line < len(self.starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n")
+
+
+def _value_text(token: Token) -> str:
+    stripped = str(token).strip(" \t")
+    if token.type == "TRIPLE_QUOTED":
+        return stripped[3:-3]
+    if token.type == "QUOTED":
+        return stripped[1:-1]
+    return stripped
+
+
+def _lead(token: Token) -> int:
+    """Offset of the first non-blank character of a token."""
+    text = str(token)
+    return (token.start_pos or 0) + len(text) - len(text.lstrip(" \t"))
+
+
+class _Builder(Transformer[Token, tuple[Item, ...]]):
+    """Lark tree to frozen syntax values; builds only, checks nothing (see ``check``)."""
+
+    def __init__(self, index: LineIndex) -> None:
+        super().__init__()
+        self.index = index
+
+    def _at(self, token: Token) -> Position:
+        return self.index.position(_lead(token))
+
+    def value(self, children: list[Token]) -> tuple[str, Position]:
+        (token,) = children
+        return _value_text(token), self._at(token)
+
+    def _value(self, rest: list[Any], after: Token) -> tuple[str, Position]:
+        if rest:
+            result: tuple[str, Position] = rest[0]
+            return result
+        end = after.end_pos if after.end_pos is not None else 0
+        return "", self.index.position(end + 1)
+
+    def simple(self, children: list[Any]) -> Instruction:
+        keyword, *rest = children
+        value, where = self._value(rest, keyword)
+        kind = Kind(keyword.value.strip(" \t").upper())
+        return Instruction(kind, value, self._at(keyword), where)
+
+    def parameter(self, children: list[Any]) -> Parameter:
+        keyword, name, *rest = children
+        value, where = self._value(rest, name)
+        return Parameter(Kind.PARAMETER, value, self._at(keyword), where, name=name.value)
+
+    def message(self, children: list[Any]) -> Message:
+        keyword, role, *rest = children
+        value, where = self._value(rest, role)
+        return Message(Kind.MESSAGE, value, self._at(keyword), where, role=role.value)
+
+    def comment(self, children: list[Token]) -> Comment:
+        (token,) = children
+        text = token.value.strip(" \t")[1:].rstrip(" \t")
+        return Comment(text, self._at(token))
+
+    def start(self, children: list[Any]) -> tuple[Item, ...]:
+        """Keep items; turn two or more line ends in a row between items into one BlankLine."""
+        items: list[Item] = []
+        newlines = 0
+        for child in children:
+            if isinstance(child, Token):  # a line end
+                newlines += 1
+                continue
+            if items and newlines >= 2:
+                items.append(BlankLine())
+            items.append(child)
+            newlines = 0
+        return tuple(items)
+
+
+def _translate(
+    exc: UnexpectedInput, text: str, index: LineIndex, file: str | None
+) -> ModelfileSyntaxError:
+    """A Lark failure as a Modelfile error that says what went wrong and where."""
+    if isinstance(exc, UnexpectedCharacters):
+        offset, expected = exc.pos_in_stream, set(exc.allowed)
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        offset = len(text) if token.type == "$END" else token.start_pos
+        expected = set(exc.expected)
+    elif isinstance(exc, UnexpectedEOF):
+        offset, expected = len(text), set(exc.expected)
+    else:
+        offset, expected = 0, set()
+    offset = offset or 0
+    message, hint, offset = _explain(text, offset, expected)
+    where = index.position(offset)
+    return ModelfileSyntaxError(
+        message, where.line, where.column,
+        file=file, source_line=index.line_text(where.line), hint=hint,
+    )
+
+
+def _explain(text: str, offset: int, expected: set[str]) -> tuple[str, str | None, int]:
+    """Message, hint and the offset to point at, from what the parser expected there."""
+    rest = text[offset:]
+    at_end = not rest or rest[0] in "\r\n"
+    if expected & {"PLAIN", "QUOTED", "TRIPLE_QUOTED"} and rest.lstrip(" \t").startswith('"'):
+        quote = offset + len(rest) - len(rest.lstrip(" \t"))
+        closing = '"""' if text.startswith('"""', quote) else '"'
+        return (
+            UNEXPECTED_EOF,
+            f"the value quoted here with {closing} is never closed: end a line with {closing}",
+            quote,
+        )
+    if "SIMPLE_KEYWORD" in expected:
+        return _explain_command(rest, offset)
+    if "PARAMETER_NAME" in expected:
+        if at_end:
+            return "PARAMETER needs a name and a value", "write PARAMETER <name> <value>", offset
+        return (
+            "invalid parameter name",
+            "exactly one blank follows PARAMETER; names use letters, digits and _",
+            offset,
+        )
+    if "ROLE" in expected:
+        return INVALID_ROLE, "write MESSAGE <role> <text>", offset
+    if "_SEPARATOR" in expected:
+        if at_end:
+            message = f"{UNEXPECTED_EOF}: the instruction has no value"
+            return message, "add a blank and a value", offset
+        return f"unexpected character {rest[0]!r}", _SEPARATOR_HINT, offset
+    return f"unexpected character {rest[:1]!r}", None, offset
+
+
+_SEPARATOR_HINT = "parameter names use letters, digits and _; message roles use letters only"
+
+
+def _explain_command(rest: str, offset: int) -> tuple[str, str | None, int]:
+    stripped = rest.lstrip(" \t")
+    offset += len(rest) - len(stripped)
+    word = re.match(r"[A-Za-z]*", stripped)
+    name = word.group(0) if word else ""
+    if name.lower() in COMMANDS:
+        return (
+            INVALID_COMMAND,
+            f"{name.upper()} must be followed by a blank and a value on the same line",
+            offset,
+        )
+    close = difflib.get_close_matches(name.lower(), COMMANDS, n=1)
+    hint = f"did you mean {close[0].upper()}?" if close and name else None
+    if hint is None and stripped[:1] not in ("", "#") and not name:
+        hint = "an instruction starts with a keyword such as FROM; comments start with #"
+    return INVALID_COMMAND, hint, offset
+
+
+__all__ = ["COMMANDS", "ROLES", "LineIndex", "decode", "parse", "parse_file"]
