@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -20,17 +21,24 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from store import Store
+
 ProgressSink = Callable[[int], None]
 
 
 @dataclass
 class App:
-    """Owns stdout (results) and stderr (progress, warnings, errors)."""
+    """Owns stdout (results) and stderr (progress, warnings, errors), and opens the store."""
+
+    home: Path | None = None
 
     out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True))
     err: Console = field(
         default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
     )
+
+    def store(self) -> Store:
+        return Store(self.home)
 
     def echo(self, text: str = "") -> None:
         self.out.print(text, markup=False)

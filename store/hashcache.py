@@ -1,0 +1,120 @@
+"""A cache from a file's stat to its digest, so an unchanged file is never hashed twice.
+
+The key is ``(dev, ino, size, mtime_ns, ctime_ns)``: any write moves ``mtime``, and ``ctime``
+moves on every change to the inode (including a ``touch`` that puts ``mtime`` back), which no
+user can set. One row per inode; a changed stat simply misses and is overwritten.
+
+The cache lives in SQLite (WAL mode, busy timeout) so several lamina processes can read and
+write it at once. Each call opens its own short connection: safe across threads and forks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .digest import Digest
+from .errors import StorageError
+
+__all__ = ["FileKey", "HashCache"]
+
+_BUSY_TIMEOUT = 30.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (dev, ino)
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """What identifies one version of one file without reading it."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileKey:
+        """The key of a stat result."""
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class HashCache:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def get(self, key: FileKey) -> Digest | None:
+        """The digest recorded for exactly this stat, or None."""
+        if not self.path.exists():
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT size, mtime_ns, ctime_ns, digest FROM files WHERE dev = ? AND ino = ?",
+                (_signed(key.dev), _signed(key.ino)),
+            ).fetchone()
+        if row is None or tuple(row[:3]) != (key.size, key.mtime_ns, key.ctime_ns):
+            return None
+        return Digest.parse(row[3])
+
+    def put(self, key: FileKey, digest: Digest) -> None:
+        """Remember that the file with this stat hashes to ``digest``."""
+        with self._connect(create=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    _signed(key.dev),
+                    _signed(key.ino),
+                    key.size,
+                    key.mtime_ns,
+                    key.ctime_ns,
+                    str(digest),
+                ),
+            )
+
+    def forget(self, key: FileKey) -> None:
+        """Drop whatever is recorded for this inode."""
+        if not self.path.exists():
+            return
+        with self._connect() as db:
+            db.execute(
+                "DELETE FROM files WHERE dev = ? AND ino = ?",
+                (_signed(key.dev), _signed(key.ino)),
+            )
+
+    @contextlib.contextmanager
+    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute(_SCHEMA)
+                yield db
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(
+                str(self.path),
+                f"the hash cache cannot be used ({exc}); check the disk, or delete the file "
+                "and lamina rebuilds it",
+            ) from exc
+
+
+def _signed(number: int) -> int:
+    """Fit an unsigned 64-bit device or inode number into SQLite's signed integers."""
+    return number - (1 << 64) if number >= 1 << 63 else number

@@ -1,0 +1,169 @@
+"""Keeping a store honest: ``gc`` (unreferenced blobs, stale temp files), ``du`` and ``verify``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .digest import Digest
+from .errors import BlobNotFound, DigestMismatch, StoreError
+from .models import Store
+
+GRACE_SECONDS = 3600.0
+"""gc leaves younger files alone: a create in another process may not have written its manifest
+yet. Age is taken from the inode change time, which linking, renaming and chmod all refresh."""
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    blobs: tuple[tuple[Digest, int], ...]
+    temps: tuple[tuple[Path, int], ...]
+    dry_run: bool
+
+    @property
+    def freed(self) -> int:
+        return sum(size for _, size in self.blobs) + sum(size for _, size in self.temps)
+
+
+def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> GcReport:
+    """Delete blobs no manifest references and temp files left by killed writers."""
+    cutoff = time.time() - grace
+    with store.locked():
+        used = store.referenced()
+        blobs = []
+        for digest in store.blobs.digests():
+            stat = _stat(store.blobs.path(digest))
+            if digest not in used and stat is not None and stat.st_ctime < cutoff:
+                blobs.append((digest, stat.st_size))
+        temps = [(path, _size(path)) for path in store.blobs.stale_temps(older_than=grace)]
+        if not dry_run:
+            for digest, _ in blobs:
+                store.blobs.remove(digest)
+            for path, _ in temps:
+                path.unlink(missing_ok=True)
+    return GcReport(tuple(blobs), tuple(temps), dry_run)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _size(path: Path) -> int:
+    stat = _stat(path)
+    return stat.st_size if stat else 0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    models: int
+    logical: int
+    """What the models would take if each kept its own copy of every layer."""
+    stored: int
+    """The distinct blobs the models reference, each counted once."""
+    on_disk: int
+    """Blocks allocated to the blob files, each inode counted once."""
+    shared_with_sources: int
+    """Blob bytes that are hard links to files outside the store (no extra disk used)."""
+    unreferenced: int
+
+    @property
+    def saved_by_dedupe(self) -> int:
+        return self.logical - self.stored
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "models": self.models,
+            "logical_bytes": self.logical,
+            "stored_bytes": self.stored,
+            "on_disk_bytes": self.on_disk,
+            "saved_by_dedupe_bytes": self.saved_by_dedupe,
+            "shared_with_sources_bytes": self.shared_with_sources,
+            "unreferenced_bytes": self.unreferenced,
+        }
+
+
+def du(store: Store) -> DiskUsage:
+    """Logical size, stored size, allocated size and what dedupe and links saved."""
+    entries = store.entries()
+    used: dict[Digest, int] = {}
+    for entry in entries:
+        for descriptor in (entry.manifest.config, *entry.manifest.layers):
+            used[descriptor.digest] = descriptor.size
+    seen: set[tuple[int, int]] = set()
+    on_disk = shared = unreferenced = 0
+    for digest in store.blobs.digests():
+        stat = _stat(store.blobs.path(digest))
+        if stat is None:
+            continue
+        if digest not in used:
+            unreferenced += stat.st_size
+        if (stat.st_dev, stat.st_ino) in seen:
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        on_disk += stat.st_blocks * 512
+        if stat.st_nlink > 1:
+            shared += stat.st_size
+    return DiskUsage(
+        models=len(entries),
+        logical=sum(entry.manifest.total_size for entry in entries),
+        stored=sum(used.values()),
+        on_disk=on_disk,
+        shared_with_sources=shared,
+        unreferenced=unreferenced,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    checked: int = 0
+    corrupt: tuple[tuple[Digest, str], ...] = ()
+    missing: tuple[tuple[Digest, str], ...] = ()  # digest, a model that needs it
+    damaged_manifests: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.corrupt or self.missing or self.damaged_manifests)
+
+
+@dataclass
+class _Tally:
+    corrupt: list[tuple[Digest, str]] = field(default_factory=list)
+    missing: list[tuple[Digest, str]] = field(default_factory=list)
+
+
+def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Re-hash every blob; report corrupt ones, and blobs manifests need that are gone."""
+    needed: dict[Digest, str] = {}
+    damaged = []
+    for name in store.names():
+        try:
+            manifest = store.manifest(name)
+        except StoreError as exc:
+            damaged.append(f"{name.display_shortest()}: {exc}")
+            continue
+        for digest in manifest.digests():
+            needed.setdefault(digest, name.display_shortest())
+    tally = _Tally()
+    checked = 0
+    for digest in sorted(store.blobs.digests()):
+        checked += 1
+        try:
+            store.blobs.verify(digest, progress=progress)
+        except DigestMismatch as exc:
+            tally.corrupt.append((digest, f"contents hash to {exc.actual}"))
+        except BlobNotFound:
+            continue
+    present = set(store.blobs.digests())
+    tally.missing = [(d, model) for d, model in sorted(needed.items()) if d not in present]
+    return VerifyReport(checked, tuple(tally.corrupt), tuple(tally.missing), tuple(damaged))
+
+
+def total_blob_bytes(store: Store) -> int:
+    """Sum of blob sizes, for sizing a verify progress bar."""
+    return sum(_size(store.blobs.path(d)) for d in store.blobs.digests())

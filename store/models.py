@@ -1,0 +1,219 @@
+"""The model catalogue: manifests by name, listed, copied and removed.
+
+Manifests live at ``manifests/<host>/<namespace>/<model>/<tag>`` and are written atomically
+(temp file beside the target, fsync, rename); pulled or created, their bytes are kept exactly.
+Names match existing manifests case-insensitively, as Ollama's do, and keep the spelling first
+used.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+from filelock import FileLock
+
+from .blobs import BlobStore
+from .digest import Digest
+from .errors import ModelNotFound, StorageError, StoreError
+from .layout import Layout
+from .manifest import Manifest
+from .names import Name
+
+LOCK_TIMEOUT = 600.0
+"""Seconds to wait for another lamina process to finish with the store."""
+
+
+def default_root() -> Path:
+    """``$LAMINA_HOME``, else the platform's user data folder for lamina."""
+    configured = os.environ.get("LAMINA_HOME")
+    return Path(configured) if configured else platformdirs.user_data_path("lamina")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    name: Name
+    manifest: Manifest
+    modified: float
+
+    @property
+    def digest(self) -> Digest:
+        return self.manifest.digest
+
+
+class Store:
+    """A store root: its blobs, its manifests and the lock that keeps writers and gc apart."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.layout = Layout(Path(root) if root is not None else default_root())
+        self.blobs = BlobStore(self.layout)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store lock: manifest writes, rm and gc take it so none sees half of another."""
+        self.layout.locks.mkdir(parents=True, exist_ok=True)
+        with FileLock(self.layout.store_lock, timeout=LOCK_TIMEOUT):
+            yield
+
+    # -- names -------------------------------------------------------------------------------
+
+    def names(self) -> Iterator[Name]:
+        """Every model name with a manifest file, in path order."""
+        base = self.layout.manifests
+        if not base.is_dir():
+            return
+        for path in sorted(base.glob("*/*/*/*")):
+            if not path.is_file() or path.name.startswith("."):
+                continue
+            host, namespace, model, tag = path.relative_to(base).parts
+            try:
+                yield Name.from_parts(host, namespace, model, tag)
+            except ValueError:
+                continue  # a stray file Ollama would not list either
+
+    def find(self, name: Name) -> Name | None:
+        """The stored spelling of ``name`` (matched case-insensitively), or None."""
+        if self.layout.manifest(name).is_file():
+            return name.without_digest()
+        key = name.casefold_key()
+        return next((n for n in self.names() if n.casefold_key() == key), None)
+
+    def resolve(self, text: str | Name) -> Name:
+        """An existing model's name; ModelNotFound names what was asked for."""
+        name = Name.parse(text) if isinstance(text, str) else text
+        if name.digest is not None:
+            return self._by_digest(name)
+        found = self.find(name)
+        if found is None:
+            raise ModelNotFound(text if isinstance(text, str) else name.display_shortest())
+        return found
+
+    def _by_digest(self, name: Name) -> Name:
+        for candidate in self.names():
+            if self.manifest(candidate).digest == name.digest:
+                return candidate
+        raise ModelNotFound(str(name))
+
+    # -- manifests ---------------------------------------------------------------------------
+
+    def manifest(self, name: Name) -> Manifest:
+        path = self.layout.manifest(name)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ModelNotFound(name.display_shortest()) from None
+        except OSError as exc:
+            raise StorageError(str(path), exc.strerror or str(exc)) from exc
+        try:
+            return Manifest.parse(data)
+        except StoreError as exc:
+            raise StoreError(f"{path}: {exc} (the manifest is damaged; rm the model)") from exc
+
+    def write_manifest(self, name: Name, manifest: Manifest) -> Name:
+        """Publish a manifest under ``name`` (an existing spelling wins); call under ``locked``."""
+        for descriptor in (manifest.config, *manifest.layers):
+            if not self.blobs.exists(descriptor.digest):
+                raise StoreError(
+                    f"blob {descriptor.digest} vanished while the model was being written "
+                    "(another lamina process removed it); run the command again"
+                )
+        target_name = self.find(name) or name.without_digest()
+        _write_atomically(self.layout.manifest(target_name), manifest.bytes())
+        return target_name
+
+    def entries(self) -> list[ModelEntry]:
+        """Every model with its manifest and modification time, newest first."""
+        found = []
+        for name in self.names():
+            path = self.layout.manifest(name)
+            try:
+                found.append(ModelEntry(name, self.manifest(name), path.stat().st_mtime))
+            except StoreError:
+                continue
+        return sorted(found, key=lambda e: e.modified, reverse=True)
+
+    def referenced(self) -> set[Digest]:
+        """Every blob some readable manifest points at."""
+        used: set[Digest] = set()
+        for name in self.names():
+            try:
+                used |= self.manifest(name).digests()
+            except StoreError:
+                continue
+        return used
+
+    def copy(self, source: str | Name, destination: str | Name) -> Name:
+        """Copy a manifest's bytes to a new name; no blob is touched."""
+        source_name = self.resolve(source)
+        target = Name.parse(destination) if isinstance(destination, str) else destination
+        with self.locked():
+            return self.write_manifest(target, self.manifest(source_name))
+
+    def remove(self, name: str | Name) -> tuple[Name, list[Digest]]:
+        """Delete a model and every blob of it no other manifest references."""
+        with self.locked():
+            found = self.resolve(name)
+            manifest = self.manifest(found)
+            path = self.layout.manifest(found)
+            path.unlink()
+            _prune_empty_dirs(path.parent, self.layout.manifests)
+            orphans = sorted(manifest.digests() - self.referenced())
+            for digest in orphans:
+                self.blobs.remove(digest)
+        return found, orphans
+
+    def prune_replaced(self, previous: Manifest | None) -> list[Digest]:
+        """After a manifest was replaced, drop the old one's blobs nothing references now."""
+        if previous is None:
+            return []
+        with self.locked():
+            orphans = sorted(previous.digests() - self.referenced())
+            for digest in orphans:
+                self.blobs.remove(digest)
+        return orphans
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temp, 0o644)
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(str(path), f"cannot write manifest: {exc.strerror or exc}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune_empty_dirs(start: Path, stop: Path) -> None:
+    current = start
+    while current != stop and stop in current.parents:
+        try:
+            current.rmdir()
+        except OSError:
+            return
+        current = current.parent
