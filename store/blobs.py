@@ -8,7 +8,7 @@ Locking: a **blob lock** per digest (``filelock`` on ``layout.blob_lock``) guard
 yet? then publish it", and when the digest is known up front (a pull) it is held for the whole
 write, so two processes fetching one blob fetch it once. The blob store never takes the store
 lock: ``Store`` holds it around manifest writes, rm and gc, and gc spares blobs and temp files
-younger than its grace period by ctime, which publishing, linking and writing all refresh. So a
+younger than its grace period by ctime, which publishing, linking, writing and reuse refresh. So a
 blob published but not yet named by a manifest, or a temp file still being written, is safe.
 
 Imported user files are placed with ``link.link_file`` (reflink, then hardlink, then copy). A
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,14 +35,11 @@ import filelock
 
 from .digest import Digest
 from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError
-from .hashcache import FileKey, HashCache
+from .hashcache import FileKey, HashCache, Hasher, Progress, settled
 from .layout import TEMP_PREFIX, Layout
-from .link import CHUNK_SIZE, DEFAULT_METHODS, LinkMethod, link_file, write_all
+from .link import DEFAULT_METHODS, LinkMethod, link_file, write_all
 
 __all__ = ["BlobInfo", "BlobStore", "ImportResult", "Progress"]
-
-Progress = Callable[[int], None]
-"""Called with the number of bytes just hashed."""
 
 Chunk = bytes | bytearray | memoryview
 
@@ -52,16 +48,6 @@ BLOB_MODE = 0o644
 
 LINKED_MODE = 0o444
 """Mode of a blob that is also the user's file: read-only, so an ordinary edit fails loudly."""
-
-# A file written again within the same timestamp tick keeps its stat. A tick is the kernel's clock
-# tick (at most 10 ms) on file systems with nanosecond times, and up to 2 s on those storing whole
-# milliseconds or seconds (FAT, exFAT, HFS+, ext3), which whole-millisecond mtimes give away. A
-# user's file younger than a tick is re-hashed once the tick is over before the cache trusts its
-# stat, when that is quick; otherwise it is simply not cached.
-_FINE_TICK_NS = 20_000_000
-_COARSE_TICK_NS = 2_000_000_000
-_MAX_WAIT_NS = 50_000_000
-_MAX_REHASH = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +83,8 @@ class BlobStore:
 
     def open(self, digest: Digest) -> BinaryIO:
         """Open a stored blob for reading."""
-        path = self.path(digest)
-        try:
-            return open(path, "rb")
-        except FileNotFoundError as exc:
-            raise BlobNotFound(str(digest)) from exc
-        except OSError as exc:
-            raise _storage_error(exc, path) from exc
+        with self._blob_errors(digest):
+            return open(self.path(digest), "rb")
 
     def put_bytes(self, data: bytes) -> BlobInfo:
         """Store a small blob held in memory (a config, template or params)."""
@@ -141,7 +122,7 @@ class BlobStore:
         if known is not None and self._keep(known):
             return ImportResult(known, before.st_size, None, hashed=False)
         allow = DEFAULT_METHODS if allow_link else frozenset({LinkMethod.COPY})
-        hasher = _Hasher(progress)
+        hasher = Hasher(progress)
         with _storage_errors(self.layout.blobs), self._temp() as temp:
             method = link_file(src, temp, allow=allow, on_copy_chunk=hasher.update)
             seen = self._hash_placed(src, temp, before, method, hasher)
@@ -164,14 +145,9 @@ class BlobStore:
     def verify(self, digest: Digest, *, progress: Progress | None = None) -> None:
         """Re-hash a stored blob; DigestMismatch if its bytes no longer match its name."""
         path = self.path(digest)
-        hasher = _Hasher(progress)
-        try:
+        hasher = Hasher(progress)
+        with self._blob_errors(digest):
             fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError as exc:
-            raise BlobNotFound(str(digest)) from exc
-        except OSError as exc:
-            raise _storage_error(exc, path) from exc
-        with _storage_errors(path):
             try:
                 before = os.fstat(fd)
                 hasher.update_from(fd)
@@ -189,14 +165,8 @@ class BlobStore:
 
     def remove(self, digest: Digest) -> None:
         """Delete a blob; the caller holds the store lock and knows no manifest names it."""
-        path = self.path(digest)
-        try:
-            path.unlink()
-        except FileNotFoundError as exc:
-            raise BlobNotFound(str(digest)) from exc
-        except OSError as exc:
-            raise _storage_error(exc, path) from exc
-        with _storage_errors(self.layout.blobs):
+        with self._blob_errors(digest):
+            self.path(digest).unlink()
             _fsync_dir(self.layout.blobs)
 
     def digests(self) -> Iterator[Digest]:
@@ -224,7 +194,7 @@ class BlobStore:
     def _write(
         self, chunks: Iterable[Chunk], expected: Digest | None, progress: Progress | None
     ) -> BlobInfo:
-        hasher = _Hasher(progress)
+        hasher = Hasher(progress)
         with self._temp() as temp:
             with _storage_errors(self.layout.blobs):
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BLOB_MODE)
@@ -255,7 +225,7 @@ class BlobStore:
         return BlobInfo(digest, hasher.size)
 
     def _hash_placed(
-        self, src: Path, temp: Path, before: os.stat_result, method: LinkMethod, hasher: _Hasher
+        self, src: Path, temp: Path, before: os.stat_result, method: LinkMethod, hasher: Hasher
     ) -> os.stat_result:
         """Hash what ``link_file`` placed (a copy was hashed on the way) and make sure the
         source held still; return the source's stat as hashed."""
@@ -349,21 +319,9 @@ class BlobStore:
             self.cache.put(FileKey.of(st), digest)
 
     def _remember_user(self, path: Path, st: os.stat_result, digest: Digest) -> None:
-        """Record a user's file; one written less than a timestamp tick ago could be written
-        again without its stat moving, so wait the tick out and hash it once more first."""
-        wait_ns = _tick_ns(st) - (time.time_ns() - st.st_mtime_ns)
-        if wait_ns > 0:
-            if wait_ns > _MAX_WAIT_NS or st.st_size > _MAX_REHASH:
-                return
-            time.sleep(wait_ns / 1e9)
-            hasher = _Hasher(None)
-            with open(path, "rb", buffering=0) as again:
-                hasher.update_from(again.fileno())
-                if hasher.digest() != digest or FileKey.of(os.fstat(again.fileno())) != FileKey.of(
-                    st
-                ):
-                    return
-        self._remember(st, digest)
+        """Record a user's file, once a write to it must show in its stat."""
+        if settled(path, st, digest):
+            self._remember(st, digest)
 
     @contextlib.contextmanager
     def _temp(self) -> Iterator[Path]:
@@ -388,13 +346,17 @@ class BlobStore:
     # -- reading ---------------------------------------------------------------------------
 
     def _stat(self, digest: Digest) -> os.stat_result:
-        path = self.path(digest)
+        with self._blob_errors(digest):
+            return os.stat(self.path(digest))
+
+    @contextlib.contextmanager
+    def _blob_errors(self, digest: Digest) -> Iterator[None]:
         try:
-            return os.stat(path)
+            yield
         except FileNotFoundError as exc:
             raise BlobNotFound(str(digest)) from exc
         except OSError as exc:
-            raise _storage_error(exc, path) from exc
+            raise _storage_error(exc, self.path(digest)) from exc
 
     def _entries(self) -> Iterator[Path]:
         try:
@@ -405,37 +367,6 @@ class BlobStore:
             raise _storage_error(exc, self.layout.blobs) from exc
         for name in sorted(names):
             yield self.layout.blobs / name
-
-
-class _Hasher:
-    """SHA-256 of everything fed to it, with its byte count, reporting progress."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self._sha = hashlib.sha256()
-        self._progress = progress
-        self.size = 0
-
-    def update(self, data: memoryview) -> None:
-        self._sha.update(data)
-        self.size += len(data)
-        if self._progress is not None:
-            self._progress(len(data))
-
-    def update_from(self, fd: int) -> None:
-        """Hash a file from its current offset to the end, through one reusable buffer."""
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        with open(fd, "rb", buffering=0, closefd=False) as reader:
-            while count := reader.readinto(buffer):
-                self.update(view[:count])
-
-    def digest(self) -> Digest:
-        return Digest(self._sha.hexdigest())
-
-
-def _tick_ns(st: os.stat_result) -> int:
-    """How far apart two writes must be for the file's mtime to tell them apart (at most)."""
-    return _COARSE_TICK_NS if st.st_mtime_ns % 1_000_000 == 0 else _FINE_TICK_NS
 
 
 def _moved(before: os.stat_result, after: os.stat_result) -> bool:

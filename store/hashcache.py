@@ -1,8 +1,13 @@
-"""A cache from a file's stat to its digest, so an unchanged file is never hashed twice.
+"""Hashing files, and a cache from a file's stat to its digest so an unchanged file is hashed once.
 
 The key is ``(dev, ino, size, mtime_ns, ctime_ns)``: any write moves ``mtime``, and ``ctime``
 moves on every change to the inode (including a ``touch`` that puts ``mtime`` back), which no
 user can set. One row per inode; a changed stat simply misses and is overwritten.
+
+A file written twice within one timestamp tick keeps its stat, so ``settled`` decides when a
+stat may be trusted at all: a tick is the kernel's clock tick (at most 10 ms) on file systems
+with nanosecond times, and up to 2 s on those storing whole milliseconds or seconds (FAT, exFAT,
+HFS+, ext3), which whole-millisecond mtimes give away.
 
 The cache lives in SQLite (WAL mode, busy timeout) so several lamina processes can read and
 write it at once. Each call opens its own short connection: safe across threads and forks.
@@ -11,16 +16,29 @@ write it at once. Each call opens its own short connection: safe across threads 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .digest import Digest
 from .errors import StorageError
 
-__all__ = ["FileKey", "HashCache"]
+__all__ = ["CHUNK_SIZE", "FileKey", "HashCache", "Hasher", "Progress", "settled"]
+
+CHUNK_SIZE = 4 * 1024 * 1024
+"""Read size for hashing and copying: large enough to run at memory speed, small enough to keep."""
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just hashed."""
+
+_FINE_TICK_NS = 20_000_000
+_COARSE_TICK_NS = 2_000_000_000
+_MAX_WAIT_NS = 50_000_000
+_MAX_REHASH = 64 * 1024 * 1024
 
 _BUSY_TIMEOUT = 30.0
 _SCHEMA = """
@@ -34,6 +52,49 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (dev, ino)
 )
 """
+
+
+class Hasher:
+    """SHA-256 of everything fed to it, with its byte count, reporting progress."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self._sha = hashlib.sha256()
+        self._progress = progress
+        self.size = 0
+
+    def update(self, data: memoryview) -> None:
+        self._sha.update(data)
+        self.size += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
+
+    def update_from(self, fd: int) -> None:
+        """Hash a file from its current offset to the end, through one reusable buffer."""
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        with open(fd, "rb", buffering=0, closefd=False) as reader:
+            while count := reader.readinto(buffer):
+                self.update(view[:count])
+
+    def digest(self) -> Digest:
+        return Digest(self._sha.hexdigest())
+
+
+def settled(path: Path, st: os.stat_result, digest: Digest) -> bool:
+    """Whether a later write to the file must change ``st``, so it may key the cache. A file
+    younger than a tick is hashed again once the tick is over, if that is quick."""
+    tick = _COARSE_TICK_NS if st.st_mtime_ns % 1_000_000 == 0 else _FINE_TICK_NS
+    wait_ns = tick - (time.time_ns() - st.st_mtime_ns)
+    if wait_ns <= 0:
+        return True
+    if wait_ns > _MAX_WAIT_NS or st.st_size > _MAX_REHASH:
+        return False
+    time.sleep(wait_ns / 1e9)
+    hasher = Hasher()
+    with open(path, "rb", buffering=0) as again:
+        hasher.update_from(again.fileno())
+        unchanged = FileKey.of(os.fstat(again.fileno())) == FileKey.of(st)
+    return unchanged and hasher.digest() == digest
 
 
 @dataclass(frozen=True, slots=True)

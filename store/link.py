@@ -25,9 +25,9 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 
 from .errors import StoreError
+from .hashcache import CHUNK_SIZE
 
 __all__ = [
-    "CHUNK_SIZE",
     "DEFAULT_METHODS",
     "ORDER",
     "LinkMethod",
@@ -39,9 +39,6 @@ __all__ = [
     "symlink",
     "write_all",
 ]
-
-CHUNK_SIZE = 4 * 1024 * 1024
-"""Read size for copying and hashing: large enough to run at memory speed, small enough to keep."""
 
 FICLONE = 0x40049409
 """Linux ioctl: make the destination file share every block of the source file."""

@@ -143,7 +143,10 @@ def _describe(info: store.ModelInfo) -> Iterator[str]:
             yield from (f"    {line}" for line in text.splitlines())
     if info.messages:
         yield "  Messages"
-        yield from (f"    {m.get('role')}: {m.get('content')}" for m in info.messages)
+        for message in info.messages:
+            first, *rest = str(message.get("content", "")).splitlines() or [""]
+            yield f"    {message.get('role')}: {first}"
+            yield from (f"      {line}" for line in rest)
     for text in info.licenses:
         yield "  License"
         lines = text.splitlines()
@@ -184,7 +187,8 @@ def diff(app: App, a: str, b: str, as_json: bool) -> None:
     if as_json:
         app.json(result.to_json())
         return
-    app.echo(f"{len(result.shared)} shared layers, {len(result.only_a)} only in {a}, "
+    shared = len(result.shared)
+    app.echo(f"{shared} shared layer{'s' * (shared != 1)}, {len(result.only_a)} only in {a}, "
              f"{len(result.only_b)} only in {b}")
     for sign, layers in (("-", result.only_a), ("+", result.only_b)):
         for layer in layers:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store import blobs, link
+from store import hashcache, link
 from store.blobs import BlobStore
 from store.digest import Digest
 from store.errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError
@@ -429,8 +429,8 @@ def test_a_file_rewritten_within_its_timestamp_tick_is_not_trusted(
         fresh.write_bytes(b"other version")
         os.utime(fresh, ns=(mtime, mtime))  # what a coarse clock would have left
 
-    monkeypatch.setattr(blobs, "_FINE_TICK_NS", 10 * 10**9)  # however slow this machine is
-    monkeypatch.setattr(blobs, "_MAX_WAIT_NS", 20 * 10**9)
+    monkeypatch.setattr(hashcache, "_FINE_TICK_NS", 10 * 10**9)  # however slow this machine is
+    monkeypatch.setattr(hashcache, "_MAX_WAIT_NS", 20 * 10**9)
     monkeypatch.setattr(time, "sleep", rewrite_in_the_same_tick)
     first = store.import_file(fresh, allow_link=False)
     monkeypatch.undo()

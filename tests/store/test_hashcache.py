@@ -11,7 +11,7 @@ import pytest
 
 from store.digest import Digest
 from store.errors import StorageError
-from store.hashcache import FileKey, HashCache
+from store.hashcache import CHUNK_SIZE, FileKey, HashCache, Hasher
 
 ROOT = Path(__file__).parents[2]
 A = Digest.of(b"a")
@@ -79,7 +79,7 @@ WRITER = """
 import sys
 from pathlib import Path
 from store.digest import Digest
-from store.hashcache import FileKey, HashCache
+from store.hashcache import CHUNK_SIZE, FileKey, HashCache, Hasher
 cache = HashCache(Path(sys.argv[1]))
 worker = int(sys.argv[2])
 for n in range(150):
@@ -98,3 +98,16 @@ def test_several_processes_write_at_once(cache: HashCache) -> None:
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0, 0]
     for worker in range(4):
         assert cache.get(FileKey(1, worker * 1000 + 149, 149, 149, 149)) == Digest.of(b"149")
+
+
+def test_hasher_reads_a_file_in_chunks_and_reports_progress(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    data = os.urandom(CHUNK_SIZE + 5)
+    path.write_bytes(data)
+    seen: list[int] = []
+    hasher = Hasher(seen.append)
+    with open(path, "rb") as file:
+        hasher.update_from(file.fileno())
+    assert hasher.digest() == Digest.of(data)
+    assert hasher.size == sum(seen) == len(data)
+    assert seen == [CHUNK_SIZE, 5]

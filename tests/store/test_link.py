@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from store import link
+from store.hashcache import CHUNK_SIZE
 from store.link import LinkMethod, LinkUnsupported, link_file
 
 
 @pytest.fixture
 def src(tmp_path: Path) -> Path:
     path = tmp_path / "model.gguf"
-    path.write_bytes(os.urandom(link.CHUNK_SIZE * 2 + 123))
+    path.write_bytes(os.urandom(CHUNK_SIZE * 2 + 123))
     return path
 
 
@@ -134,7 +135,7 @@ def test_copy_shows_every_chunk_once_in_order(src: Path, tmp_path: Path) -> None
     seen: list[bytes] = []
     link.copy(src, tmp_path / "dst", on_chunk=lambda chunk: seen.append(bytes(chunk)))
     assert b"".join(seen) == src.read_bytes()
-    assert max(map(len, seen)) <= link.CHUNK_SIZE
+    assert max(map(len, seen)) <= CHUNK_SIZE
 
 
 def test_a_failed_copy_leaves_no_destination(src: Path, tmp_path: Path) -> None:
