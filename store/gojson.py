@@ -19,11 +19,14 @@ each becomes U+FFFD, as Go's decoder would have made it before the value was re-
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
 from collections.abc import Mapping
 from fractions import Fraction
+
+from .errors import StoreError
 
 __all__ = ["Float32", "encode", "marshal"]
 
@@ -281,3 +284,18 @@ def marshal(value: object, *, sort_keys: bool = True, escape_html: bool = True) 
 def encode(value: object, *, sort_keys: bool = True, escape_html: bool = True) -> bytes:
     """``value`` as Go's ``json.NewEncoder(w).Encode`` writes it: ends with a newline."""
     return marshal(value, sort_keys=sort_keys, escape_html=escape_html) + b"\n"
+
+
+def load_object(data: bytes, what: str) -> dict[str, object]:
+    """Decode a UTF-8 JSON object, refusing NaN and Infinity as Go does; errors name ``what``."""
+    try:
+        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise StoreError(f"{what} is not a JSON object")
+    return document
+
+
+def _reject_constant(text: str) -> object:
+    raise ValueError(f"{text} is not a JSON number")

