@@ -7,9 +7,10 @@ folder is fsynced after. A crash leaves at most a temp file, which ``stale_temps
 Locking: a **blob lock** per digest (``filelock`` on ``layout.blob_lock``) guards "is it there
 yet? then publish it", and when the digest is known up front (a pull) it is held for the whole
 write, so two processes fetching one blob fetch it once. The blob store never takes the store
-lock: ``Store`` holds it around manifest writes, rm and gc, and gc spares blobs and temp files
-younger than its grace period by ctime, which publishing, linking, writing and reuse refresh. So a
-blob published but not yet named by a manifest, or a temp file still being written, is safe.
+lock: ``Store`` holds it shared from a create's first blob to its manifest, and exclusively for
+rm and gc, which also spare blobs and temp files younger than their grace period by ctime (which
+publishing, linking, writing and reuse refresh). So a blob published but not yet named by a
+manifest, or a temp file still being written, is safe.
 
 Imported user files are placed with ``link.link_file`` (reflink, then hardlink, then copy). A
 hardlinked blob is the user's own inode: it is made read-only (0444) and its stat is recorded in

@@ -80,6 +80,26 @@ def create(
     report = reporter or _Silent()
     target = Name.parse(name) if isinstance(name, str) else name
     recipe = modelfile.resolve(source)
+    with store.writing():
+        build = _layers(store, recipe, base_dir, report)
+        config_blob = store.blobs.put_bytes(_config(recipe, build).encode())
+        manifest = Manifest(
+            Descriptor(mediatypes.CONFIG, config_blob.digest, config_blob.size),
+            tuple(build.layers),
+        )
+        report.status("writing manifest")
+        existing = store.find(target)
+        previous = store.manifest(existing) if existing is not None else None
+        published = store.write_manifest(target, manifest)
+    pruned = store.prune_replaced(previous)
+    report.status("success")
+    return CreateResult(published, manifest, tuple(build.imports), tuple(map(str, pruned)))
+
+
+def _layers(
+    store: Store, recipe: modelfile.Recipe, base_dir: Path, report: Reporter
+) -> _Build:
+    """Every layer, in Ollama's order, with their blobs in the store."""
     build = _Build()
     _base_layers(store, recipe, base_dir, build, report)
     if recipe.adapter is not None:
@@ -91,19 +111,7 @@ def create(
     _apply_text_layers(store, recipe, build)
     _apply_params(store, recipe, build)
     _apply_messages(store, recipe, build)
-    config = _config(recipe, build)
-    config_blob = store.blobs.put_bytes(config.encode())
-    manifest = Manifest(
-        Descriptor(mediatypes.CONFIG, config_blob.digest, config_blob.size), tuple(build.layers)
-    )
-    report.status("writing manifest")
-    with store.locked():
-        existing = store.find(target)
-        previous = store.manifest(existing) if existing is not None else None
-        published = store.write_manifest(target, manifest)
-    pruned = store.prune_replaced(previous)
-    report.status("success")
-    return CreateResult(published, manifest, tuple(build.imports), tuple(map(str, pruned)))
+    return build
 
 
 # -- FROM ------------------------------------------------------------------------------------

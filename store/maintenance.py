@@ -13,8 +13,10 @@ from .errors import BlobNotFound, DigestMismatch, StoreError
 from .models import Store
 
 GRACE_SECONDS = 3600.0
-"""gc leaves younger files alone: a create in another process may not have written its manifest
-yet. Age is taken from the inode change time, which linking, renaming and chmod all refresh."""
+"""gc leaves younger files alone. lamina's own writers are kept apart by the store lock; the grace
+period also spares writers that take no lock (an Ollama sharing the folder) and temp files still
+being filled. Age is taken from the inode change time, which linking, renaming and chmod all
+refresh."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class GcReport:
 def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> GcReport:
     """Delete blobs no manifest references and temp files left by killed writers."""
     cutoff = time.time() - grace
-    with store.locked():
+    with store.deleting():
         used = store.referenced()
         blobs = []
         for digest in store.blobs.digests():

@@ -11,22 +11,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from filelock import FileLock
 
+from . import locks
 from .blobs import BlobStore
 from .digest import Digest
 from .errors import ModelNotFound, StorageError, StoreError
 from .layout import Layout
 from .manifest import Manifest
 from .names import Name
-
-LOCK_TIMEOUT = 600.0
-"""Seconds to wait for another lamina process to finish with the store."""
 
 
 def default_root() -> Path:
@@ -47,7 +44,7 @@ class ModelEntry:
 
 
 class Store:
-    """A store root: its blobs, its manifests and the lock that keeps writers and gc apart."""
+    """A store root: its blobs, its manifests and the lock that keeps writers and deleters apart."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.layout = Layout(Path(root) if root is not None else default_root())
@@ -57,12 +54,13 @@ class Store:
     def root(self) -> Path:
         return self.layout.root
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store lock: manifest writes, rm and gc take it so none sees half of another."""
-        self.layout.locks.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.layout.store_lock, timeout=LOCK_TIMEOUT):
-            yield
+    def writing(self) -> AbstractContextManager[None]:
+        """Shared hold for work that adds blobs and manifests (create, cp): many at once."""
+        return locks.shared(self.layout.store_lock)
+
+    def deleting(self) -> AbstractContextManager[None]:
+        """Exclusive hold for work that deletes blobs (rm, gc, pruning): alone."""
+        return locks.exclusive(self.layout.store_lock)
 
     # -- names -------------------------------------------------------------------------------
 
@@ -119,7 +117,7 @@ class Store:
             raise StoreError(f"{path}: {exc} (the manifest is damaged; rm the model)") from exc
 
     def write_manifest(self, name: Name, manifest: Manifest) -> Name:
-        """Publish a manifest under ``name`` (an existing spelling wins); call under ``locked``."""
+        """Publish a manifest under ``name`` (an existing spelling wins); call under ``writing``."""
         for descriptor in (manifest.config, *manifest.layers):
             if not self.blobs.exists(descriptor.digest):
                 raise StoreError(
@@ -155,12 +153,12 @@ class Store:
         """Copy a manifest's bytes to a new name; no blob is touched."""
         source_name = self.resolve(source)
         target = Name.parse(destination) if isinstance(destination, str) else destination
-        with self.locked():
+        with self.writing():
             return self.write_manifest(target, self.manifest(source_name))
 
     def remove(self, name: str | Name) -> tuple[Name, list[Digest]]:
         """Delete a model and every blob of it no other manifest references."""
-        with self.locked():
+        with self.deleting():
             found = self.resolve(name)
             manifest = self.manifest(found)
             path = self.layout.manifest(found)
@@ -175,7 +173,7 @@ class Store:
         """After a manifest was replaced, drop the old one's blobs nothing references now."""
         if previous is None:
             return []
-        with self.locked():
+        with self.deleting():
             orphans = sorted(previous.digests() - self.referenced())
             for digest in orphans:
                 self.blobs.remove(digest)
