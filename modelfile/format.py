@@ -40,6 +40,8 @@ def format_instruction(instruction: Instruction) -> str:
 
 def quote(value: str) -> str:
     """The shortest spelling of ``value`` that reads back as exactly ``value``."""
+    if _plain(value):
+        return value
     multiline = "\n" in value or "\r" in value
     candidates = [f'"""{value}"""', f'"{value}"'] if multiline else [value, f'"{value}"']
     candidates.append(f'"""{value}"""')
@@ -52,6 +54,16 @@ def quote(value: str) -> str:
         0,
         0,
         hint="Modelfiles have no escape sequences; change the value",
+    )
+
+
+def _plain(value: str) -> bool:
+    """Whether ``value`` surely reads back bare: the common case, decided without parsing."""
+    return (
+        value.isprintable()  # no line ends, tabs or characters the reader drops
+        and value.strip(" ") == value
+        and value != ""
+        and not value.startswith('"')
     )
 
 

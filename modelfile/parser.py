@@ -7,6 +7,7 @@ import codecs
 import difflib
 import os
 import re
+from contextvars import ContextVar
 from importlib.resources import files
 from typing import Any
 
@@ -39,13 +40,8 @@ INVALID_COMMAND = (
 INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 UNEXPECTED_EOF = "unexpected EOF"
 
-_PARSER = Lark(
-    files("modelfile").joinpath("modelfile.lark").read_text(encoding="utf-8"),
-    parser="lalr",
-    lexer="contextual",
-    maybe_placeholders=False,
-)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_CHARS = str.maketrans("", "", "\t\r\n")
 
 
 def decode(data: bytes) -> str:
@@ -64,13 +60,15 @@ def parse(source: str | bytes, *, file: str | None = None) -> Modelfile:
     text = decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
     text, invisible = _drop_invisible(text)
     index = LineIndex(text)
+    token = _INDEX.set(index)
     try:
-        tree = _PARSER.parse(text)
+        items: tuple[Item, ...] = _PARSER.parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         raise _translate(exc, text, index, file) from None
     except lark.exceptions.LarkError as exc:  # defensive: any other Lark failure is still ours
         raise ModelfileSyntaxError(str(exc), 1, 1, file=file) from None
-    items: tuple[Item, ...] = _Builder(index).transform(tree)
+    finally:
+        _INDEX.reset(token)
     modelfile = Modelfile(
         items,
         invisible=tuple((index.position(offset), char) for offset, char in invisible),
@@ -104,7 +102,7 @@ def _drop_invisible(text: str) -> tuple[str, list[tuple[int, str]]]:
     Go's strconv.IsPrint and Python's str.isprintable agree (letters, marks, numbers,
     punctuation, symbols and the ASCII space).
     """
-    if text.isprintable():
+    if text.translate(_LINE_CHARS).isprintable():  # the common case, at C speed
         return text, []
     kept: list[str] = []
     dropped: list[tuple[int, str]] = []
@@ -150,12 +148,17 @@ def _lead(token: Token) -> int:
     return (token.start_pos or 0) + len(text) - len(text.lstrip(" \t"))
 
 
-class _Builder(Transformer[Token, tuple[Item, ...]]):
-    """Lark tree to frozen syntax values; builds only, checks nothing (see ``check``)."""
+# The line index of the text being parsed, for the builder, which Lark runs inline (no tree is
+# built, which saves a pass over large files) and so cannot be handed per-call state directly.
+_INDEX: ContextVar[LineIndex] = ContextVar("modelfile_line_index")
 
-    def __init__(self, index: LineIndex) -> None:
-        super().__init__()
-        self.index = index
+
+class _Builder(Transformer[Token, tuple[Item, ...]]):
+    """Lark rules to frozen syntax values; builds only, checks nothing (see ``check``)."""
+
+    @property
+    def index(self) -> LineIndex:
+        return _INDEX.get()
 
     def _at(self, token: Token) -> Position:
         return self.index.position(_lead(token))
@@ -205,6 +208,15 @@ class _Builder(Transformer[Token, tuple[Item, ...]]):
             items.append(child)
             newlines = 0
         return tuple(items)
+
+
+_PARSER = Lark(
+    files("modelfile").joinpath("modelfile.lark").read_text(encoding="utf-8"),
+    parser="lalr",
+    lexer="contextual",
+    maybe_placeholders=False,
+    transformer=_Builder(),
+)
 
 
 def _translate(
