@@ -24,7 +24,6 @@ import contextlib
 import errno
 import os
 import stat
-import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -38,7 +37,7 @@ from .digest import Digest
 from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError
 from .hashcache import FileKey, HashCache, Hasher, Progress, settled
 from .layout import TEMP_PREFIX, Layout
-from .link import DEFAULT_METHODS, LinkMethod, link_file, write_all
+from .link import DEFAULT_METHODS, LinkMethod, fsync_dir, link_file, write_all
 
 __all__ = ["BlobInfo", "BlobStore", "ImportResult", "Progress"]
 
@@ -168,7 +167,7 @@ class BlobStore:
         """Delete a blob; the caller holds the store lock and knows no manifest names it."""
         with self._blob_errors(digest):
             self.path(digest).unlink()
-            _fsync_dir(self.layout.blobs)
+            fsync_dir(self.layout.blobs)
 
     def digests(self) -> Iterator[Digest]:
         """Every blob in the folder, by the digest its file name spells."""
@@ -268,7 +267,7 @@ class BlobStore:
         if final.exists():
             return False
         os.replace(temp, final)
-        _fsync_dir(self.layout.blobs)
+        fsync_dir(self.layout.blobs)
         return True
 
     def _remember_import(
@@ -378,17 +377,6 @@ def _moved(before: os.stat_result, after: os.stat_result) -> bool:
 
 def _content_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable (a no-op where folders cannot be opened)."""
-    if sys.platform == "win32":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

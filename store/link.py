@@ -164,6 +164,17 @@ def copy(src: Path, dst: Path, *, on_chunk: CopyChunk | None = None) -> None:
         os.close(fd)
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable (a no-op where folders cannot be opened)."""
+    if sys.platform == "win32":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, data: memoryview) -> None:
     """Write every byte of ``data`` to ``fd``, however many calls the kernel needs."""
     while data:

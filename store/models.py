@@ -22,6 +22,7 @@ from .blobs import BlobStore
 from .digest import Digest
 from .errors import ModelNotFound, StorageError, StoreError
 from .layout import Layout
+from .link import fsync_dir
 from .manifest import Manifest
 from .names import Name
 
@@ -194,17 +195,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise StorageError(str(path), f"cannot write manifest: {exc.strerror or exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _prune_empty_dirs(start: Path, stop: Path) -> None:
