@@ -86,6 +86,11 @@ class BlobStore:
         with self._blob_errors(digest):
             return open(self.path(digest), "rb")
 
+    def read_bytes(self, digest: Digest) -> bytes:
+        """A small blob's bytes (a config, template or params); BlobNotFound if absent."""
+        with self._blob_errors(digest):
+            return self.path(digest).read_bytes()
+
     def put_bytes(self, data: bytes) -> BlobInfo:
         """Store a small blob held in memory (a config, template or params)."""
         return self.put_stream((data,))

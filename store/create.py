@@ -201,7 +201,7 @@ def _inherit(store: Store, value: str, build: _Build) -> None:
     manifest = store.manifest(parent)
     origin = parent.display_shortest()
     build.layers = [replace(layer, from_=origin) for layer in manifest.layers]
-    build.parent = ModelConfig.parse(store.blobs.path(manifest.config.digest).read_bytes())
+    build.parent = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
     for layer in build.layers:
         if layer.media_type in (mediatypes.MODEL, mediatypes.DRAFT):
             build.weights.append((layer, read_info(store.blobs.path(layer.digest))))
@@ -303,7 +303,7 @@ def _apply_params(store: Store, recipe: modelfile.Recipe, build: _Build) -> None
 
 
 def _read_json_object(store: Store, layer: Descriptor) -> dict[str, object]:
-    value = json.loads(store.blobs.path(layer.digest).read_bytes())
+    value = json.loads(store.blobs.read_bytes(layer.digest))
     if not isinstance(value, dict):
         raise CreateError(f"the base model's params layer {layer.digest} is not a JSON object")
     return value

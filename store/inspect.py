@@ -58,18 +58,18 @@ class ModelInfo:
 
 
 def _text(store: Store, layer: Descriptor) -> str:
-    return store.blobs.path(layer.digest).read_bytes().decode("utf-8", errors="replace")
+    return store.blobs.read_bytes(layer.digest).decode("utf-8", errors="replace")
 
 
 def _json(store: Store, layer: Descriptor) -> object:
-    return json.loads(store.blobs.path(layer.digest).read_bytes())
+    return json.loads(store.blobs.read_bytes(layer.digest))
 
 
 def show(store: Store, name: str | Name) -> ModelInfo:
     """Read a model's config, weights header and text layers."""
     found = store.resolve(name)
     manifest = store.manifest(found)
-    config = ModelConfig.parse(store.blobs.path(manifest.config.digest).read_bytes())
+    config = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
     models = manifest.layers_of(mediatypes.MODEL)
     weights = read_info(store.blobs.path(models[-1].digest)) if models else None
     template = system = None

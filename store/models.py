@@ -158,14 +158,23 @@ class Store:
             return self.write_manifest(target, self.manifest(source_name))
 
     def remove(self, name: str | Name) -> tuple[Name, list[Digest]]:
-        """Delete a model and every blob of it no other manifest references."""
+        """Delete a model and every blob of it no other manifest references.
+
+        A damaged manifest is deleted all the same; its blobs are left for ``gc``.
+        """
         with self.deleting():
             found = self.resolve(name)
-            manifest = self.manifest(found)
+            try:
+                digests = self.manifest(found).digests()
+            except StoreError:
+                digests = frozenset()
             path = self.layout.manifest(found)
-            path.unlink()
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise StorageError(str(path), exc.strerror or str(exc)) from exc
             _prune_empty_dirs(path.parent, self.layout.manifests)
-            orphans = sorted(manifest.digests() - self.referenced())
+            orphans = sorted(digests - self.referenced())
             for digest in orphans:
                 self.blobs.remove(digest)
         return found, orphans

@@ -198,3 +198,22 @@ def test_split_gguf_becomes_one_model_layer(
     assert layer.media_type == mediatypes.MODEL
     assert json.loads(lamina.blobs.path(manifest.config.digest).read_bytes())["model_type"] == \
         store.read_info(whole).model_type
+
+
+def test_a_damaged_manifest_can_still_be_removed(lamina: store.Store, tiny_gguf: Path) -> None:
+    build(lamina, "m", "FROM ./tiny.gguf\n", tiny_gguf.parent)
+    path = lamina.root / "manifests/registry.ollama.ai/library/m/latest"
+    path.write_text("{not json")
+    with pytest.raises(store.StoreError, match="damaged"):
+        store.show(lamina, "m")
+    name, orphans = lamina.remove("m")
+    assert (name.display_shortest(), orphans) == ("m:latest", [])
+    assert not path.exists()
+    assert [d for d, _ in store.gc(lamina, grace=0).blobs]  # gc collects what it left
+
+
+def test_show_with_a_missing_blob_names_it(lamina: store.Store, tiny_gguf: Path) -> None:
+    manifest = build(lamina, "m", "FROM ./tiny.gguf\nSYSTEM s\n", tiny_gguf.parent)
+    lamina.blobs.path(manifest.config.digest).unlink()
+    with pytest.raises(store.BlobNotFound, match=manifest.config.digest.hex):
+        store.show(lamina, "m")
