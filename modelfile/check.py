@@ -17,6 +17,7 @@ from .parameters import DEPRECATED, PARAMETERS, ParameterError, ParameterValue, 
 from .parameters import parse_value as parse_parameter
 from .parser import INVALID_ROLE
 from .syntax import ROLES, Instruction, Kind, Message, Modelfile, Parameter, Position
+from .template import template_problem
 
 Severity = Literal["error", "warning"]
 
@@ -127,6 +128,9 @@ class _Analysis:
             self._visit(instruction)
         if not self.modelfile.of_kind(Kind.FROM):
             self._error(Position(1, 1), "no FROM line")
+        templates = self.modelfile.of_kind(Kind.TEMPLATE)
+        if templates:  # Ollama parses only the one that wins
+            self._template(templates[-1])
         self.diagnostics.sort(key=lambda d: (d.line, d.column))
         return self._recipe(), self.diagnostics
 
@@ -192,6 +196,27 @@ class _Analysis:
             return
         self._overrides(f"PARAMETER {name}", parameter)
         self.parameters[name] = value
+
+    def _template(self, instruction: Instruction) -> None:
+        problem = template_problem(instruction.value)
+        if problem is None:
+            return
+        self._error(self._within_value(instruction, problem.offset),
+                    f"template error: {problem.message}",
+                    "Ollama parses TEMPLATE as a Go text/template and refuses this one")
+
+    def _within_value(self, instruction: Instruction, offset: int) -> Position:
+        """The file position of a character of a (possibly quoted, multi-line) value."""
+        before = instruction.value[:offset]
+        line_breaks = before.count("\n")
+        if line_breaks:
+            return Position(instruction.value_position.line + line_breaks,
+                            offset - before.rindex("\n"))
+        start = instruction.value_position
+        line = self.lines[start.line - 1] if 0 < start.line <= len(self.lines) else ""
+        rest = line[start.column - 1 :]
+        quote = 3 if rest.startswith('"""') else 1 if rest.startswith('"') else 0
+        return Position(start.line, start.column + quote + offset)
 
     def _overrides(self, what: str, instruction: Instruction) -> None:
         earlier = self.last_set.get(what)
