@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,10 +19,14 @@ _NAMES = ("Modelfile",)
 _SUFFIXES = (".Modelfile", ".modelfile")
 
 
+STDIN = Path("-")
+
+
 def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Each file named, and every Modelfile (``Modelfile``, ``*.Modelfile``) under each folder."""
+    """Each file named, and every Modelfile (``Modelfile``, ``*.Modelfile``) under each folder;
+    ``-`` stands for standard input."""
     for path in paths:
-        if path.is_dir():
+        if path != STDIN and path.is_dir():
             found = (
                 p for p in sorted(path.rglob("*"))
                 if p.is_file() and (p.name in _NAMES or p.name.endswith(_SUFFIXES))
@@ -32,6 +37,9 @@ def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def _read(path: Path) -> tuple[str, modelfile.Modelfile]:
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        return modelfile.decode(data), modelfile.parse(data, file="<stdin>")
     data = path.read_bytes()
     return modelfile.decode(data), modelfile.parse(data, file=str(path))
 
@@ -51,10 +59,14 @@ def _write_atomically(path: Path, text: str) -> None:
 @click.command("fmt")
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead of writing.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, allow_dash=True, path_type=Path))
 @pass_app
 def fmt(app: App, check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
-    """Rewrite Modelfiles canonically, keeping comments and every value exactly."""
+    """Rewrite Modelfiles canonically, keeping comments and every value exactly.
+
+    With ``-`` the Modelfile is read from standard input and written to standard output.
+    """
     changed = failed = 0
     for path in modelfile_paths(paths):
         try:
@@ -63,6 +75,11 @@ def fmt(app: App, check_only: bool, show_diff: bool, paths: tuple[Path, ...]) ->
         except (OSError, modelfile.ModelfileError) as exc:
             app.err.print(str(exc), markup=False, style="red")
             failed += 1
+            continue
+        if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
+            changed += before != after
+            if not check_only:
+                app.out.file.write(after)
             continue
         if before == after and path.read_bytes() == after.encode():
             continue
@@ -84,7 +101,8 @@ def fmt(app: App, check_only: bool, show_diff: bool, paths: tuple[Path, ...]) ->
 
 @click.command("check")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, allow_dash=True, path_type=Path))
 @pass_app
 def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
     """Lint Modelfiles: syntax, parameters and their types, roles, repeats, REQUIRES."""

@@ -113,3 +113,15 @@ def test_check_json_shape(tmp_path: Path) -> None:
 def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = run("check", str(tmp_path / "nope"))
     assert code == 2 and "does not exist" in err
+
+
+def test_fmt_and_check_read_standard_input() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["fmt", "-"], input=MESSY, catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (0, CANONICAL)
+    result = runner.invoke(main, ["fmt", "--check", "-"], input=MESSY, catch_exceptions=False)
+    assert (result.exit_code, result.stdout) == (1, "")
+    result = runner.invoke(main, ["check", "--json", "-"], input="FROM x\nPARAMETER k 1\n",
+                           catch_exceptions=False)
+    report = json.loads(result.stdout)
+    assert (result.exit_code, report["file"], report["ok"]) == (1, "-", False)
