@@ -199,7 +199,8 @@ def _inherit(store: Store, value: str, build: _Build) -> None:
             "create it first (see 'lamina list')"
         ) from exc
     manifest = store.manifest(parent)
-    origin = parent.display_shortest()
+    # Ollama records the parent as the Modelfile spells it (defaults filled in, case kept).
+    origin = Name.parse(value).display_shortest()
     build.layers = [replace(layer, from_=origin) for layer in manifest.layers]
     build.parent = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
     for layer in build.layers:

@@ -254,3 +254,11 @@ def test_full_disk_is_a_storage_error_and_nothing_is_left(
     with pytest.raises(store.StorageError, match="space"):
         build(lamina, "m", "FROM ./w.gguf\n", weights.parent)
     assert store_snapshot(lamina) == []
+
+
+def test_inherited_layers_name_the_parent_as_the_modelfile_spells_it(
+    lamina: store.Store, tiny_gguf: Path
+) -> None:
+    build(lamina, "team/Base:v1", "FROM ./tiny.gguf\n", tiny_gguf.parent)
+    child = build(lamina, "child", "FROM TEAM/base:v1\n", tiny_gguf.parent).manifest
+    assert [layer.from_ for layer in child.layers] == ["TEAM/base:v1"]
