@@ -15,7 +15,7 @@ from typing import Literal
 from .errors import ModelfileInvalid, render
 from .parameters import DEPRECATED, PARAMETERS, ParameterError, ParameterValue, ParamType
 from .parameters import parse_value as parse_parameter
-from .parser import INVALID_ROLE
+from .parser import INVALID_ROLE, LINE_BREAK
 from .syntax import ROLES, Instruction, Kind, Message, Modelfile, Parameter, Position
 from .template import template_problem
 
@@ -207,11 +207,10 @@ class _Analysis:
 
     def _within_value(self, instruction: Instruction, offset: int) -> Position:
         """The file position of a character of a (possibly quoted, multi-line) value."""
-        before = instruction.value[:offset]
-        line_breaks = before.count("\n")
-        if line_breaks:
-            return Position(instruction.value_position.line + line_breaks,
-                            offset - before.rindex("\n"))
+        breaks = list(LINE_BREAK.finditer(instruction.value, 0, offset))
+        if breaks:
+            return Position(instruction.value_position.line + len(breaks),
+                            offset - breaks[-1].end() + 1)
         start = instruction.value_position
         line = self.lines[start.line - 1] if 0 < start.line <= len(self.lines) else ""
         rest = line[start.column - 1 :]

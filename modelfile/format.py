@@ -43,8 +43,9 @@ def quote(value: str) -> str:
     if _plain(value):
         return value
     multiline = "\n" in value or "\r" in value
-    candidates = [f'"""{value}"""', f'"{value}"'] if multiline else [value, f'"{value}"']
-    candidates.append(f'"""{value}"""')
+    # A bare value never spans lines, and a '"' value that could hold a multi-line value could
+    # also be written with '"""', so multi-line values only try '"""'.
+    candidates = [f'"""{value}"""'] if multiline else [value, f'"{value}"', f'"""{value}"""']
     for candidate in candidates:
         if candidate and _reads_back(candidate, value):
             return candidate

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import math
 import re
-import struct
 from enum import Enum
+
+from .float32 import to_float32
 
 ParameterValue = int | float | bool | list[str]
 
@@ -95,17 +95,22 @@ def _parse_int(text: str) -> int:
 
 
 def _parse_float32(text: str) -> float:
-    """Go's strconv.ParseFloat(s, 32): the value rounded to float32, overflow rejected."""
-    if _DECIMAL.fullmatch(text) or _SPECIAL.fullmatch(text):
-        value = float(text)
+    """Go's strconv.ParseFloat(s, 32): the text rounded once to float32, overflow rejected.
+
+    Go would also accept ``inf`` and ``nan``, but Ollama cannot store them (JSON has no such
+    numbers) and fails at create, so they are refused here, where the line is known.
+    """
+    if _DECIMAL.fullmatch(text):
+        source: str | float = text
     elif _HEX.fullmatch(text):
-        value = float.fromhex(text)
+        source = float.fromhex(text)
+    elif _SPECIAL.fullmatch(text):
+        raise ParameterError(f"invalid float value [{text}]", "the value must be a finite number")
     else:
         raise ParameterError(f"invalid float value [{text}]", "write a number, like 0.7")
-    if math.isfinite(value):
-        try:
-            return float(struct.unpack("<f", struct.pack("<f", value))[0])
-        except OverflowError:
-            pass
-        raise ParameterError(f"invalid float value [{text}]", "the number is out of range")
-    return value
+    try:
+        return to_float32(source)
+    except ValueError:
+        raise ParameterError(
+            f"invalid float value [{text}]", "the number is out of range"
+        ) from None

@@ -13,7 +13,7 @@ from typing import Any
 
 import lark
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from .errors import ModelfileSyntaxError
 from .syntax import (
@@ -40,7 +40,7 @@ INVALID_COMMAND = (
 INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 UNEXPECTED_EOF = "unexpected EOF"
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_CHARS = str.maketrans("", "", "\t\r\n")
 
 
@@ -119,7 +119,7 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0] + [match.end() for match in _LINE_BREAK.finditer(text)]
+        self.starts = [0] + [match.end() for match in LINE_BREAK.finditer(text)]
 
     def position(self, offset: int) -> Position:
         line = bisect.bisect_right(self.starts, offset)
@@ -229,8 +229,6 @@ def _translate(
         token = exc.token
         offset = len(text) if token.type == "$END" else token.start_pos
         expected = set(exc.expected)
-    elif isinstance(exc, UnexpectedEOF):
-        offset, expected = len(text), set(exc.expected)
     else:
         offset, expected = 0, set()
     offset = offset or 0

@@ -14,7 +14,8 @@ manifest, or a temp file still being written, is safe.
 
 Imported user files are placed with ``link.link_file`` (reflink, then hardlink, then copy). A
 hardlinked blob is the user's own inode: it is made read-only (0444) and its stat is recorded in
-the hash cache, so ``check`` notices a later edit and re-hashes. A resumable writer (partial
+the hash cache, so ``check`` can tell an untouched blob from an edited one without reading
+it (``verify`` always re-hashes). A resumable writer (partial
 files beside the target, for pulls) will reuse ``_publish`` when it comes.
 """
 
@@ -34,7 +35,7 @@ from typing import BinaryIO
 import filelock
 
 from .digest import Digest
-from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError
+from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError, StoreError
 from .hashcache import FileKey, HashCache, Hasher, Progress, settled
 from .layout import TEMP_PREFIX, Layout
 from .link import DEFAULT_METHODS, LinkMethod, fsync_dir, link_file, write_all
@@ -315,7 +316,7 @@ class BlobStore:
         """The hash cache's answer; it is advisory, so a damaged cache only costs a re-hash."""
         try:
             return self.cache.get(FileKey.of(st))
-        except StorageError:
+        except StoreError:  # unreadable, or a row that is not a digest
             return None
 
     def _remember(self, st: os.stat_result, digest: Digest) -> None:

@@ -9,7 +9,6 @@ then template, system, licenses, params and messages. TEMPLATE and SYSTEM replac
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -205,7 +204,7 @@ def _inherit(store: Store, value: str, build: _Build) -> None:
     build.parent = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
     for layer in build.layers:
         if layer.media_type in (mediatypes.MODEL, mediatypes.DRAFT):
-            build.weights.append((layer, read_info(store.blobs.path(layer.digest))))
+            build.weights.append((layer, store.weights_info(layer.digest)))
 
 
 def _add_weights(
@@ -304,10 +303,8 @@ def _apply_params(store: Store, recipe: modelfile.Recipe, build: _Build) -> None
 
 
 def _read_json_object(store: Store, layer: Descriptor) -> dict[str, object]:
-    value = json.loads(store.blobs.read_bytes(layer.digest))
-    if not isinstance(value, dict):
-        raise CreateError(f"the base model's params layer {layer.digest} is not a JSON object")
-    return value
+    data = store.blobs.read_bytes(layer.digest)
+    return gojson.load_object(data, f"the base model's params layer {layer.digest}")
 
 
 def _apply_messages(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:

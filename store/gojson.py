@@ -22,17 +22,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from collections.abc import Mapping
 from fractions import Fraction
+
+from modelfile.float32 import pack32, to_float32
 
 from .errors import StoreError
 
 __all__ = ["Float32", "encode", "marshal"]
 
-_FLOAT32_MAX = Fraction(2**128 - 2**104)
-_FLOAT32_MAX_EXCLUSIVE = Fraction(2**128 - 2**103)  # halfway from the largest float32 to 2**128
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 class Float32(float):
@@ -42,7 +40,7 @@ class Float32(float):
     __slots__ = ()
 
     def __new__(cls, value: float | int | str) -> Float32:
-        return super().__new__(cls, _to_float32(value))
+        return super().__new__(cls, to_float32(value))
 
     def __repr__(self) -> str:
         return f"Float32({self})"
@@ -51,58 +49,6 @@ class Float32(float):
         if math.isinf(self) or math.isnan(self):
             return float.__repr__(self)
         return _format_float(self)
-
-
-def _to_float32(value: float | int | str) -> float:
-    """The float32 nearest to ``value`` (ties to even), rounded once from the exact number."""
-    if isinstance(value, str):
-        text = value.strip()
-        if _DECIMAL.fullmatch(text) is None:
-            special = float(text)  # "inf", "-Infinity", "nan"; nonsense raises ValueError
-            if math.isfinite(special):
-                raise ValueError(f"not a decimal number: {value!r}")
-            return special
-        exact = Fraction(text)
-        negative = text.startswith("-")
-    else:
-        if math.isinf(value) or math.isnan(value):
-            return float(value)
-        exact = Fraction(value)
-        negative = math.copysign(1.0, value) < 0
-    if exact == 0:
-        return -0.0 if negative else 0.0
-    if abs(exact) >= _FLOAT32_MAX_EXCLUSIVE:
-        raise ValueError(f"{value!r} is out of range for a float32")
-    limit = float(_FLOAT32_MAX)
-    best = _pack32(max(-limit, min(limit, float(exact))))
-    for candidate in (_next32(best, up=False), _next32(best, up=True)):
-        gap, best_gap = abs(Fraction(candidate) - exact), abs(Fraction(best) - exact)
-        if gap < best_gap or (gap == best_gap and _bits32(candidate) % 2 == 0):
-            best = candidate
-    return -0.0 if best == 0 and negative else best
-
-
-def _pack32(value: float) -> float:
-    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
-    return result
-
-
-def _bits32(value: float) -> int:
-    bits: int = struct.unpack("<I", struct.pack("<f", value))[0]
-    return bits
-
-
-def _next32(value: float, *, up: bool) -> float:
-    """The neighbouring float32 above or below ``value`` (finite values only)."""
-    if value == 0:
-        tiny: float = struct.unpack("<f", struct.pack("<I", 1))[0]
-        return tiny if up else -tiny
-    bits = _bits32(value)
-    step = 1 if (value > 0) == up else -1
-    if bits & 0x7FFFFFFF == 0x7F7FFFFF and step == 1:
-        return value  # the largest float32 has no finite neighbour outwards
-    result: float = struct.unpack("<f", struct.pack("<I", bits + step))[0]
-    return result
 
 
 def _shortest(value: float, *, mantissa_bits: int, min_exponent: int) -> tuple[str, int]:
@@ -162,7 +108,7 @@ def _format_float(value: float) -> str:
     magnitude = abs(value)
     if isinstance(value, Float32):
         digits, power = _shortest(magnitude, mantissa_bits=23, min_exponent=-149)
-        scientific = magnitude < _pack32(1e-6) or magnitude >= _pack32(1e21)
+        scientific = magnitude < pack32(1e-6) or magnitude >= pack32(1e21)
     else:
         digits, power = _digits_of_repr(magnitude)
         scientific = magnitude < 1e-6 or magnitude >= 1e21
@@ -288,13 +234,25 @@ def encode(value: object, *, sort_keys: bool = True, escape_html: bool = True) -
 
 def load_object(data: bytes, what: str) -> dict[str, object]:
     """Decode a UTF-8 JSON object, refusing NaN and Infinity as Go does; errors name ``what``."""
-    try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{what} is not valid JSON: {exc}") from exc
+    document = _load(data, what)
     if not isinstance(document, dict):
         raise StoreError(f"{what} is not a JSON object")
     return document
+
+
+def load_array(data: bytes, what: str) -> list[object]:
+    """Decode a UTF-8 JSON array, as ``load_object`` does objects."""
+    document = _load(data, what)
+    if not isinstance(document, list):
+        raise StoreError(f"{what} is not a JSON array")
+    return document
+
+
+def _load(data: bytes, what: str) -> object:
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"{what} is not valid JSON: {exc}") from exc
 
 
 def _reject_constant(text: str) -> object:

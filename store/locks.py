@@ -44,7 +44,10 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
     except OSError as exc:
         raise StorageError(str(path), f"cannot open the store lock: {exc.strerror}") from exc
     try:
-        fcntl.flock(fd, mode)
+        try:
+            fcntl.flock(fd, mode)
+        except OSError as exc:  # ENOLCK on some network file systems
+            raise StorageError(str(path), f"cannot lock the store: {exc.strerror}") from exc
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .digest import Digest
-from .errors import BlobNotFound, DigestMismatch, StoreError
+from .errors import BlobNotFound, DigestMismatch, StorageError, StoreError
 from .models import Store
 
 GRACE_SECONDS = 3600.0
@@ -45,7 +45,7 @@ def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> 
             for digest, _ in blobs:
                 store.blobs.remove(digest)
             for path, _ in temps:
-                path.unlink(missing_ok=True)
+                _unlink(path)
     return GcReport(tuple(blobs), tuple(temps), dry_run)
 
 
@@ -54,6 +54,15 @@ def _stat(path: Path) -> os.stat_result | None:
         return path.stat()
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise StorageError(str(path), exc.strerror or str(exc)) from exc
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StorageError(str(path), f"cannot delete: {exc.strerror or exc}") from exc
 
 
 def _size(path: Path) -> int:

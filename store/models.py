@@ -20,7 +20,8 @@ import platformdirs
 from . import locks
 from .blobs import BlobStore
 from .digest import Digest
-from .errors import ModelNotFound, StorageError, StoreError
+from .errors import BlobNotFound, ModelNotFound, StorageError, StoreError
+from .gguf import GGUFInfo, read_info
 from .layout import Layout
 from .link import fsync_dir
 from .manifest import Manifest
@@ -98,9 +99,18 @@ class Store:
 
     def _by_digest(self, name: Name) -> Name:
         for candidate in self.names():
-            if self.manifest(candidate).digest == name.digest:
-                return candidate
+            try:
+                if self.manifest(candidate).digest == name.digest:
+                    return candidate
+            except StoreError:
+                continue  # a damaged manifest cannot be the one asked for
         raise ModelNotFound(str(name))
+
+    def weights_info(self, digest: Digest) -> GGUFInfo:
+        """The GGUF header of a stored weights blob; BlobNotFound when the blob is gone."""
+        if not self.blobs.exists(digest):
+            raise BlobNotFound(str(digest))
+        return read_info(self.blobs.path(digest))
 
     # -- manifests ---------------------------------------------------------------------------
 
@@ -141,14 +151,22 @@ class Store:
         return sorted(found, key=lambda e: e.modified, reverse=True)
 
     def referenced(self) -> set[Digest]:
-        """Every blob some readable manifest points at."""
+        """Every blob some manifest points at.
+
+        Raises StoreError when a manifest cannot be read: what it needs is then unknown, and
+        deleting blobs on a guess could break a model that only looks damaged.
+        """
         used: set[Digest] = set()
         for name in self.names():
-            try:
-                used |= self.manifest(name).digests()
-            except StoreError:
-                continue
+            used |= self.manifest(name).digests()
         return used
+
+    def _orphans(self, digests: frozenset[Digest]) -> list[Digest]:
+        """Which of ``digests`` no manifest needs; none while some manifest is unreadable."""
+        try:
+            return sorted(digests - self.referenced())
+        except StoreError:
+            return []  # gc reports the damaged manifest and deletes nothing until it is fixed
 
     def copy(self, source: str | Name, destination: str | Name) -> Name:
         """Copy a manifest's bytes to a new name; no blob is touched."""
@@ -174,7 +192,7 @@ class Store:
             except OSError as exc:
                 raise StorageError(str(path), exc.strerror or str(exc)) from exc
             _prune_empty_dirs(path.parent, self.layout.manifests)
-            orphans = sorted(digests - self.referenced())
+            orphans = self._orphans(digests)
             for digest in orphans:
                 self.blobs.remove(digest)
         return found, orphans
@@ -184,7 +202,7 @@ class Store:
         if previous is None:
             return []
         with self.deleting():
-            orphans = sorted(previous.digests() - self.referenced())
+            orphans = self._orphans(previous.digests())
             for digest in orphans:
                 self.blobs.remove(digest)
         return orphans

@@ -36,12 +36,11 @@ def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def _read(path: Path) -> tuple[str, modelfile.Modelfile]:
-    if path == STDIN:
-        data = sys.stdin.buffer.read()
-        return modelfile.decode(data), modelfile.parse(data, file="<stdin>")
-    data = path.read_bytes()
-    return modelfile.decode(data), modelfile.parse(data, file=str(path))
+def _read(path: Path) -> tuple[bytes, str, modelfile.Modelfile]:
+    """The raw bytes, the decoded text and the parsed Modelfile."""
+    data = sys.stdin.buffer.read() if path == STDIN else path.read_bytes()
+    text = modelfile.decode(data)
+    return data, text, modelfile.parse(text, file="<stdin>" if path == STDIN else str(path))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -70,33 +69,38 @@ def fmt(app: App, check_only: bool, show_diff: bool, paths: tuple[Path, ...]) ->
     changed = failed = 0
     for path in modelfile_paths(paths):
         try:
-            before, parsed = _read(path)
-            after = modelfile.format(parsed)
+            changed += _format_one(app, path, check_only=check_only, show_diff=show_diff)
         except (OSError, modelfile.ModelfileError) as exc:
-            app.err.print(str(exc), markup=False, style="red")
+            message = str(exc) if isinstance(exc, modelfile.ModelfileError) else (
+                f"{path}: {exc.strerror or exc}")
+            app.err.print(message, markup=False, style="red")
             failed += 1
-            continue
-        if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
-            changed += before != after
-            if not check_only:
-                app.out.file.write(after)
-            continue
-        if before == after and path.read_bytes() == after.encode():
-            continue
-        changed += 1
-        if show_diff:
-            lines = difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True),
-                fromfile=str(path), tofile=str(path),
-            )
-            app.out.file.write("".join(lines))
-        if check_only or show_diff:
-            app.err.print(f"would reformat {path}", markup=False)
-        else:
-            _write_atomically(path, after)
-            app.err.print(f"reformatted {path}", markup=False)
     if failed or (check_only and changed):
         raise SystemExit(1)
+
+
+def _format_one(app: App, path: Path, *, check_only: bool, show_diff: bool) -> bool:
+    """Format one file (or standard input); True when its text was not canonical."""
+    data, before, parsed = _read(path)
+    after = modelfile.format(parsed)
+    if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
+        if not check_only:
+            app.out.file.write(after)
+        return before != after
+    if data == after.encode():
+        return False
+    if show_diff:
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True),
+            fromfile=str(path), tofile=str(path),
+        )
+        app.out.file.write("".join(lines))
+    if check_only or show_diff:
+        app.err.print(f"would reformat {path}", markup=False)
+    else:
+        _write_atomically(path, after)
+        app.err.print(f"reformatted {path}", markup=False)
+    return True
 
 
 @click.command("check")
@@ -134,7 +138,7 @@ def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
 
 def _check_one(path: Path) -> tuple[list[dict[str, object]], list[modelfile.Diagnostic]]:
     try:
-        _, parsed = _read(path)
+        _, _, parsed = _read(path)
     except OSError as exc:
         problem = modelfile.Diagnostic("error", 0, 0, f"cannot read file: {exc.strerror or exc}")
         return [], [problem]

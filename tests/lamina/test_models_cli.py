@@ -34,12 +34,13 @@ def test_create_list_show_rm(home: Path, tiny_gguf: Path) -> None:
     code, out, err = run("create", "demo", "-f", str(path))
     assert code == 0, err
     assert out.startswith("created demo:latest (")
+    short_id = out.strip().removesuffix(")").rsplit("(", 1)[1]
     assert "creating new layer sha256:89a2116c" in err and "writing manifest" in err
 
     code, out, _ = run("list")
     header, row = out.splitlines()
     assert header.split() == ["NAME", "ID", "SIZE", "MODIFIED"]
-    assert row.split()[:2] == ["demo:latest", row.split()[1]] and len(row.split()[1]) == 12
+    assert row.split()[:2] == ["demo:latest", short_id] and len(short_id) == 12
 
     code, out, _ = run("list", "--json")
     (entry,) = json.loads(out)

@@ -149,3 +149,15 @@ def test_diagnostic_render_and_json() -> None:
         "    PARAMETER top_k many",
         "                    ^",
     ]
+
+
+@pytest.mark.parametrize("text", ["inf", "-Infinity", "NaN"])
+def test_non_finite_floats_are_refused(text: str) -> None:
+    (found,) = modelfile.check(modelfile.parse(f"FROM x\nPARAMETER temperature {text}\n"))
+    assert found.message == f"invalid float value [{text}]"
+
+
+def test_floats_round_once_to_float32_as_go_does() -> None:
+    # Rounding through float64 first would give 1.0; the exact decimal is nearer 1 + 2**-23.
+    text = "FROM x\nPARAMETER temperature 1.000000059604644775390625000001\n"
+    assert modelfile.resolve(modelfile.parse(text)).parameters["temperature"] == 1 + 2**-23

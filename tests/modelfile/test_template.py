@@ -94,3 +94,10 @@ def test_only_the_winning_template_is_parsed() -> None:
 def test_never_raises(text: str) -> None:
     problem = template_problem(text)
     assert problem is None or 0 <= problem.offset <= len(text)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+def test_template_error_positions_with_any_line_ending(ending: str) -> None:
+    text = ending.join(['FROM x', 'TEMPLATE """a', 'b {{ end }}"""', ""])
+    (found,) = modelfile.check(modelfile.parse(text))
+    assert (found.line, found.column) == (3, 3)

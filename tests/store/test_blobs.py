@@ -253,11 +253,13 @@ def test_processes_importing_one_file_at_once_all_succeed(
     expected = Digest.of(gguf.read_bytes())
     outputs = _race(store, tmp_path, str(gguf))
     assert {out[0] for out in outputs} == {expected.hex}
-    assert [out[1] for out in outputs].count("hardlink") == 1
+    methods = [out[1] for out in outputs]
+    assert methods.count("hardlink") + methods.count("reflink") == 1  # one writer placed it
     store.verify(expected)
     assert leftovers(store) == [store.path(expected).name]
-    assert gguf.stat().st_nlink == 2
-    assert gguf.stat().st_mode & 0o777 == 0o444
+    if "hardlink" in methods:
+        assert gguf.stat().st_nlink == 2
+        assert gguf.stat().st_mode & 0o777 == 0o444
 
 
 # -- importing ---------------------------------------------------------------------------------

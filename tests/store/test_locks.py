@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import modelfile
@@ -15,42 +14,60 @@ from store import locks
 
 def test_shared_holders_overlap(tmp_path: Path) -> None:
     path = tmp_path / "store.lock"
-    with locks.shared(path), locks.shared(path):
-        pass  # a second shared hold does not wait for the first
+    entered = threading.Event()
+
+    def second_reader() -> None:
+        with locks.shared(path):
+            entered.set()
+
+    with locks.shared(path):
+        thread = threading.Thread(target=second_reader, daemon=True)
+        thread.start()
+        assert entered.wait(timeout=10), "a second shared hold waited for the first"
+    thread.join()
 
 
 def test_exclusive_waits_for_a_shared_holder_in_another_thread(tmp_path: Path) -> None:
     path = tmp_path / "store.lock"
-    order: list[str] = []
-    inside = threading.Event()
+    release = threading.Event()
+    deleted = threading.Event()
 
-    def writer() -> None:
-        with locks.shared(path):
-            inside.set()
-            time.sleep(0.3)
-            order.append("writer done")
+    def deleter() -> None:
+        with locks.exclusive(path):
+            deleted.set()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    inside.wait()
-    with locks.exclusive(path):
-        order.append("deleter in")
+    with locks.shared(path):
+        thread = threading.Thread(target=deleter, daemon=True)
+        thread.start()
+        assert not deleted.wait(timeout=0.3), "the exclusive hold did not wait"
+        release.set()
+    assert deleted.wait(timeout=10)
     thread.join()
-    assert order == ["writer done", "deleter in"]
 
 
 def test_gc_waits_for_a_create_in_another_process(tmp_path: Path, tiny_gguf: Path) -> None:
     lamina = store.Store(tmp_path / "home")
     store.create(lamina, "m", modelfile.parse("FROM ./tiny.gguf\n"), base_dir=tiny_gguf.parent)
     script = (
-        "import sys, time; from store import locks; from pathlib import Path\n"
+        "import sys; from store import locks; from pathlib import Path\n"
         "with locks.shared(Path(sys.argv[1])):\n"
-        "    print('held', flush=True); time.sleep(0.5)\n"
+        "    print('held', flush=True); sys.stdin.readline()\n"
     )
     command = [sys.executable, "-c", script, str(lamina.layout.store_lock)]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        started = time.monotonic()
+    finished = threading.Event()
+
+    def collect() -> None:
         store.gc(lamina, grace=0)
-        waited = time.monotonic() - started
-    assert waited >= 0.2
+        finished.set()
+
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        thread = threading.Thread(target=collect, daemon=True)
+        thread.start()
+        assert not finished.wait(timeout=0.3), "gc ran while a writer held the lock"
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert finished.wait(timeout=10)
+    thread.join()

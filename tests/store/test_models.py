@@ -217,3 +217,24 @@ def test_show_with_a_missing_blob_names_it(lamina: store.Store, tiny_gguf: Path)
     lamina.blobs.path(manifest.config.digest).unlink()
     with pytest.raises(store.BlobNotFound, match=manifest.config.digest.hex):
         store.show(lamina, "m")
+
+
+def test_gc_refuses_while_a_manifest_is_damaged(lamina: store.Store, tiny_gguf: Path) -> None:
+    build(lamina, "a", "FROM ./tiny.gguf\nSYSTEM a\n", tiny_gguf.parent)
+    build(lamina, "b", "FROM ./tiny.gguf\nSYSTEM only-b\n", tiny_gguf.parent)
+    (lamina.root / "manifests/registry.ollama.ai/library/a/latest").write_text("{")
+    before = sorted((lamina.root / "blobs").iterdir())
+    with pytest.raises(store.StoreError, match="damaged"):
+        store.gc(lamina, grace=0)
+    lamina.remove("b")  # removing another model keeps every blob the damaged one may need
+    assert sorted((lamina.root / "blobs").iterdir()) == before
+
+
+def test_damaged_params_blob_is_a_store_error(lamina: store.Store, tiny_gguf: Path) -> None:
+    manifest = build(lamina, "m", "FROM ./tiny.gguf\nPARAMETER top_k 1\n", tiny_gguf.parent)
+    params = manifest.layers_of(mediatypes.PARAMS)[0]
+    lamina.blobs.path(params.digest).write_bytes(b"\xff\xfe not json")
+    with pytest.raises(store.StoreError, match="params layer"):
+        store.show(lamina, "m")
+    with pytest.raises(store.StoreError, match="params layer"):
+        build(lamina, "child", "FROM m\nPARAMETER top_k 2\n", tiny_gguf.parent)
