@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from store._gguf_scan import ArrayInfo, NotGGUF, TensorInfo, scan
+from store._gguf_scan import ArrayInfo, Header, NotGGUF, TensorInfo, scan
 from store.errors import GGUFError
 
 __all__ = [
@@ -106,13 +106,24 @@ class GGUFInfo:
 
 def read_info(path: str | os.PathLike[str]) -> GGUFInfo:
     """Read a GGUF file's header; raises GGUFError for anything that is not a sound GGUF."""
+    header, _ = read_header(path)
+    return GGUFInfo(
+        version=header.version,
+        metadata=MappingProxyType(header.metadata),
+        tensors=header.tensors,
+        data_offset=header.data_offset,
+    )
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[Header, os.stat_result]:
+    """The raw scan of a GGUF header and the file's stat as read; every failure a GGUFError."""
     name = os.fspath(path)
     try:
         with open(name, "rb", buffering=0) as file:
             status = os.fstat(file.fileno())
             if not stat.S_ISREG(status.st_mode):
                 raise GGUFError(name, "not a regular file")
-            header = scan(file, name, status.st_size)
+            return scan(file, name, status.st_size), status
     except NotGGUF as exc:
         raise GGUFError(name, f"not a GGUF file (found {describe_non_gguf(exc.head)})") from None
     except FileNotFoundError as exc:
@@ -123,12 +134,6 @@ def read_info(path: str | os.PathLike[str]) -> GGUFInfo:
         raise GGUFError(name, "permission denied") from exc
     except OSError as exc:
         raise GGUFError(name, f"cannot read the file: {exc.strerror or exc}") from exc
-    return GGUFInfo(
-        version=header.version,
-        metadata=MappingProxyType(header.metadata),
-        tensors=header.tensors,
-        data_offset=header.data_offset,
-    )
 
 
 def file_type_name(file_type: int | None) -> str:

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from store._gguf_scan import DEFAULT_ALIGNMENT, Header, NotGGUF, scan
+from store._gguf_scan import DEFAULT_ALIGNMENT, Header
 from store.errors import GGUFError
-from store.gguf import describe_non_gguf
+from store.gguf import read_header
 
 __all__ = ["MergePlan", "plan_merge", "shard_group"]
 
@@ -112,7 +111,7 @@ def plan_merge(first_or_any_shard_paths: Sequence[str | os.PathLike[str]]) -> Me
     headers: list[Header] = []
     seen: list[tuple[int, int]] = []
     for path in shards:
-        header, status = _read_shard(path)
+        header, status = read_header(path)
         headers.append(header)
         seen.append((status.st_size, status.st_mtime_ns))
     arch = _architecture(headers[0])
@@ -158,23 +157,6 @@ def _group(path: Path) -> tuple[str, int, int]:
     if not 1 <= number <= count:
         raise GGUFError(str(path), f"shard number {number} is outside 1 to {count}")
     return group
-
-
-def _read_shard(path: Path) -> tuple[Header, os.stat_result]:
-    """The shard's header and its stat as read; errors worded as ``read_info`` words them."""
-    name = str(path)
-    try:
-        with open(path, "rb", buffering=0) as file:
-            status = os.fstat(file.fileno())
-            if not stat.S_ISREG(status.st_mode):
-                raise GGUFError(name, "not a regular file")
-            return scan(file, name, status.st_size), status
-    except NotGGUF as exc:
-        raise GGUFError(name, f"not a GGUF file (found {describe_non_gguf(exc.head)})") from None
-    except IsADirectoryError as exc:
-        raise GGUFError(name, "is a directory, not a GGUF file") from exc
-    except OSError as exc:
-        raise GGUFError(name, f"cannot read the file: {exc.strerror or exc}") from exc
 
 
 def _architecture(header: Header) -> str:
