@@ -36,8 +36,7 @@ class Draft:
 
     def to_json(self) -> dict[str, object]:
         """The non-empty fields in Go's order."""
-        fields = ("model_format", "architecture", "tensor_prefix", "config")
-        return {key: getattr(self, key) for key in fields if getattr(self, key)}
+        return {key: getattr(self, key) for key in _DRAFT if getattr(self, key)}
 
 
 @dataclass(frozen=True, slots=True)

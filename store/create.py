@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Protocol
 import modelfile
 
 from . import gojson, mediatypes
-from .blobs import ImportResult
+from .blobs import ImportResult, Progress
 from .config import Draft, ModelConfig
 from .errors import CreateError, GGUFError, InvalidName, ModelNotFound
 from .gguf import GGUFInfo, read_info
@@ -28,8 +28,6 @@ from .gguf_merge import plan_merge, shard_group
 from .manifest import Descriptor, Manifest
 from .models import Store
 from .names import Name
-
-Progress = Callable[[int], None]
 
 
 class Reporter(Protocol):

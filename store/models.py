@@ -22,7 +22,7 @@ from .blobs import BlobStore
 from .digest import Digest
 from .errors import BlobNotFound, ModelNotFound, StorageError, StoreError
 from .gguf import GGUFInfo, read_info
-from .layout import Layout
+from .layout import TEMP_PREFIX, Layout
 from .link import fsync_dir
 from .manifest import Manifest
 from .names import Name
@@ -211,7 +211,7 @@ class Store:
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
