@@ -188,10 +188,9 @@ def diff(store: Store, a: str | Name, b: str | Name) -> ModelDiff:
     )
 
 
-def _unified(label: str, a: Name, b: str | Name, one: str, two: str) -> str:
-    b_text = b.display_shortest() if isinstance(b, Name) else b
+def _unified(label: str, a: Name, b: Name, one: str, two: str) -> str:
     lines = difflib.unified_diff(
         one.splitlines(keepends=True), two.splitlines(keepends=True),
-        fromfile=f"{a.display_shortest()} {label}", tofile=f"{b_text} {label}",
+        fromfile=f"{a.display_shortest()} {label}", tofile=f"{b.display_shortest()} {label}",
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

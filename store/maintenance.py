@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .digest import Digest
@@ -142,12 +142,6 @@ class VerifyReport:
         return not (self.corrupt or self.missing or self.damaged_manifests)
 
 
-@dataclass
-class _Tally:
-    corrupt: list[tuple[Digest, str]] = field(default_factory=list)
-    missing: list[tuple[Digest, str]] = field(default_factory=list)
-
-
 def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Re-hash every blob; report corrupt ones, and blobs manifests need that are gone."""
     needed: dict[Digest, str] = {}
@@ -160,19 +154,18 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
             continue
         for digest in manifest.digests():
             needed.setdefault(digest, name.display_shortest())
-    tally = _Tally()
-    checked = 0
+    corrupt: list[tuple[Digest, str]] = []
+    checked: set[Digest] = set()
     for digest in sorted(store.blobs.digests()):
-        checked += 1
         try:
             store.blobs.verify(digest, progress=progress)
         except DigestMismatch as exc:
-            tally.corrupt.append((digest, f"contents hash to {exc.actual}"))
+            corrupt.append((digest, f"contents hash to {exc.actual}"))
         except BlobNotFound:
-            continue
-    present = set(store.blobs.digests())
-    tally.missing = [(d, model) for d, model in sorted(needed.items()) if d not in present]
-    return VerifyReport(checked, tuple(tally.corrupt), tuple(tally.missing), tuple(damaged))
+            continue  # removed while we worked: neither checked nor corrupt
+        checked.add(digest)
+    missing = tuple((d, model) for d, model in sorted(needed.items()) if d not in checked)
+    return VerifyReport(len(checked), tuple(corrupt), missing, tuple(damaged))
 
 
 def total_blob_bytes(store: Store) -> int:
