@@ -7,7 +7,8 @@
     >>> modelfile.resolve(m).parameters
     {'temperature': 0.699999988079071}
 
-Pure: no I/O beyond ``parse_file`` reading the path it is given.
+Pure: no I/O beyond ``parse_file`` reading the path it is given and the parser caching its
+tables in the user cache folder (see ``grammar``). Lark is imported on the first parse.
 """
 
 from .check import Diagnostic, Recipe, check, instruction_json, is_valid_requires, resolve

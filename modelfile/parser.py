@@ -8,13 +8,9 @@ import difflib
 import os
 import re
 from contextvars import ContextVar
-from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lark
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
+from . import grammar
 from .errors import ModelfileSyntaxError
 from .syntax import (
     ROLES,
@@ -28,6 +24,10 @@ from .syntax import (
     Parameter,
     Position,
 )
+
+if TYPE_CHECKING:  # Lark is imported on the first parse, not with the package (see grammar)
+    from lark import Token
+    from lark.exceptions import UnexpectedInput
 
 COMMANDS = (
     "from", "license", "template", "system", "adapter", "draft",
@@ -60,12 +60,15 @@ def parse(source: str | bytes, *, file: str | None = None) -> Modelfile:
     text = decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
     text, invisible = _drop_invisible(text)
     index = LineIndex(text)
+    lark_parser = grammar.parser(_BUILDER)
+    from lark.exceptions import LarkError, UnexpectedInput
+
     token = _INDEX.set(index)
     try:
-        items: tuple[Item, ...] = _PARSER.parse(text)  # type: ignore[assignment]
+        items: tuple[Item, ...] = lark_parser.parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         raise _translate(exc, text, index, file) from None
-    except lark.exceptions.LarkError as exc:  # defensive: any other Lark failure is still ours
+    except LarkError as exc:  # defensive: any other Lark failure is still ours
         raise ModelfileSyntaxError(str(exc), 1, 1, file=file) from None
     finally:
         _INDEX.reset(token)
@@ -153,8 +156,12 @@ def _lead(token: Token) -> int:
 _INDEX: ContextVar[LineIndex] = ContextVar("modelfile_line_index")
 
 
-class _Builder(Transformer[Token, tuple[Item, ...]]):
-    """Lark rules to frozen syntax values; builds only, checks nothing (see ``check``)."""
+class _Builder:
+    """Lark rules to frozen syntax values; builds only, checks nothing (see ``check``).
+
+    Lark calls a method per rule by name, so this need not subclass ``lark.Transformer``, which
+    would import Lark with the package.
+    """
 
     @property
     def index(self) -> LineIndex:
@@ -200,7 +207,7 @@ class _Builder(Transformer[Token, tuple[Item, ...]]):
         items: list[Item] = []
         newlines = 0
         for child in children:
-            if isinstance(child, Token):  # a line end
+            if isinstance(child, str):  # a line end: a Token, which is a str
                 newlines += 1
                 continue
             if items and newlines >= 2:
@@ -210,19 +217,15 @@ class _Builder(Transformer[Token, tuple[Item, ...]]):
         return tuple(items)
 
 
-_PARSER = Lark(
-    files("modelfile").joinpath("modelfile.lark").read_text(encoding="utf-8"),
-    parser="lalr",
-    lexer="contextual",
-    maybe_placeholders=False,
-    transformer=_Builder(),
-)
+_BUILDER = _Builder()
 
 
 def _translate(
     exc: UnexpectedInput, text: str, index: LineIndex, file: str | None
 ) -> ModelfileSyntaxError:
     """A Lark failure as a Modelfile error that says what went wrong and where."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     if isinstance(exc, UnexpectedCharacters):
         offset, expected = exc.pos_in_stream, set(exc.allowed)
     elif isinstance(exc, UnexpectedToken):
