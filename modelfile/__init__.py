@@ -12,10 +12,16 @@ tables in the user cache folder (see ``grammar``). Lark is imported on the first
 """
 
 from .check import Diagnostic, Recipe, check, instruction_json, is_valid_requires, resolve
-from .errors import ModelfileError, ModelfileInvalid, ModelfileSyntaxError
+from .encoding import decode
+from .errors import (
+    ModelfileEncodingError,
+    ModelfileError,
+    ModelfileInvalid,
+    ModelfileSyntaxError,
+)
 from .format import format, format_instruction, quote
 from .parameters import DEPRECATED, PARAMETERS, ParameterValue, ParamType
-from .parser import COMMANDS, decode, parse, parse_file
+from .parser import COMMANDS, parse, parse_file
 from .syntax import (
     ROLES,
     BlankLine,
@@ -42,6 +48,7 @@ __all__ = [
     "Kind",
     "Message",
     "Modelfile",
+    "ModelfileEncodingError",
     "ModelfileError",
     "ModelfileInvalid",
     "ModelfileSyntaxError",

@@ -15,7 +15,7 @@ from typing import Literal
 from .errors import ModelfileInvalid, render
 from .parameters import DEPRECATED, PARAMETERS, ParameterError, ParameterValue, ParamType
 from .parameters import parse_value as parse_parameter
-from .parser import INVALID_ROLE, LINE_BREAK
+from .parser import INVALID_ROLE, LINE_BREAK, visible
 from .syntax import ROLES, Instruction, Kind, Message, Modelfile, Parameter, Position
 from .template import template_problem
 
@@ -117,7 +117,7 @@ class _Analysis:
         self.diagnostics: list[Diagnostic] = []
         self.parameters: dict[str, ParameterValue] = {}
         self.last_set: dict[str, Instruction] = {}
-        self.lines = modelfile.source.splitlines()
+        self.lines = [visible(line) for line in LINE_BREAK.split(modelfile.source)]
 
     def run(self) -> tuple[Recipe, list[Diagnostic]]:
         for where, char in self.modelfile.invisible:

@@ -2,6 +2,7 @@
 
     ModelfileError (also ValueError)      carries file, line, column and the offending line
     ├── ModelfileSyntaxError              the text is not a Modelfile (parse)
+    │   └── ModelfileEncodingError        the bytes are not valid UTF-8 / UTF-16 (decode)
     └── ModelfileInvalid                  it parses, but check found errors (resolve)
 
 Line and column are 1-based and count characters, with CRLF, CR and LF each ending one line.
@@ -48,6 +49,10 @@ class ModelfileError(ValueError):
 
 class ModelfileSyntaxError(ModelfileError):
     """The text cannot be read as a Modelfile."""
+
+
+class ModelfileEncodingError(ModelfileSyntaxError):
+    """The bytes cannot be decoded as the encoding their byte-order mark (or its absence) names."""
 
 
 class ModelfileInvalid(ModelfileError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import codecs
 import difflib
 import os
 import re
@@ -11,6 +10,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import grammar
+from .encoding import decode
 from .errors import ModelfileSyntaxError
 from .syntax import (
     ROLES,
@@ -44,22 +44,13 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_CHARS = str.maketrans("", "", "\t\r\n")
 
 
-def decode(data: bytes) -> str:
-    """Bytes to text as Ollama decodes them: a BOM picks UTF-8 or UTF-16, otherwise UTF-8."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
-    if data.startswith(codecs.BOM_UTF16_LE):
-        return data[2:].decode("utf-16-le", errors="replace")
-    if data.startswith(codecs.BOM_UTF16_BE):
-        return data[2:].decode("utf-16-be", errors="replace")
-    return data.decode("utf-8", errors="replace")
-
-
 def parse(source: str | bytes, *, file: str | None = None) -> Modelfile:
     """Parse Modelfile text (or its raw bytes); raise ModelfileSyntaxError on bad input."""
-    text = decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
-    text, invisible = _drop_invisible(text)
-    index = LineIndex(text)
+    original = (
+        decode(source, file=file) if isinstance(source, bytes) else source.removeprefix("\ufeff")
+    )
+    text, invisible = _drop_invisible(original)
+    index = LineIndex(original, [offset for offset, _ in invisible])
     lark_parser = grammar.parser(_BUILDER)
     from lark.exceptions import LarkError, UnexpectedInput
 
@@ -74,9 +65,9 @@ def parse(source: str | bytes, *, file: str | None = None) -> Modelfile:
         _INDEX.reset(token)
     modelfile = Modelfile(
         items,
-        invisible=tuple((index.position(offset), char) for offset, char in invisible),
+        invisible=tuple((index.original_position(offset), char) for offset, char in invisible),
         file=file,
-        source=text,
+        source=original,
     )
     if not modelfile.of_kind(Kind.FROM):
         raise ModelfileSyntaxError(
@@ -102,6 +93,7 @@ def parse_file(path: str | os.PathLike[str]) -> Modelfile:
 def _drop_invisible(text: str) -> tuple[str, list[tuple[int, str]]]:
     """Remove what Ollama's reader drops: every non-printable character but tab and line ends.
 
+    Returns the text Lark parses and each removed character with its offset in ``text``.
     Go's strconv.IsPrint and Python's str.isprintable agree (letters, marks, numbers,
     punctuation, symbols and the ASCII space).
     """
@@ -109,22 +101,44 @@ def _drop_invisible(text: str) -> tuple[str, list[tuple[int, str]]]:
         return text, []
     kept: list[str] = []
     dropped: list[tuple[int, str]] = []
-    for char in text:
+    for offset, char in enumerate(text):
         if char.isprintable() or char in "\t\r\n":
             kept.append(char)
         else:
-            dropped.append((len(kept), char))
+            dropped.append((offset, char))
     return "".join(kept), dropped
 
 
-class LineIndex:
-    """Offsets to 1-based (line, column), with CRLF, CR and LF each ending a line."""
+INVISIBLE_MARK = "\u00b7"  # shown in place of a removed character when a line is quoted
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts = [0] + [match.end() for match in LINE_BREAK.finditer(text)]
+
+def visible(line: str) -> str:
+    """A line as messages quote it: each character Ollama drops shown as one middle dot, so
+    that a caret under a column still points at the right character."""
+    if line.translate(_LINE_CHARS).isprintable():
+        return line
+    return "".join(c if c.isprintable() or c in "\t\r\n" else INVISIBLE_MARK for c in line)
+
+
+class LineIndex:
+    """Offsets to 1-based (line, column), with CRLF, CR and LF each ending a line.
+
+    Positions count characters of the text as read, invisible ones included, as an editor
+    does: the parser sees the text without them (``dropped``, offsets into ``original``), and
+    ``position`` maps its offsets back.
+    """
+
+    def __init__(self, original: str, dropped: list[int] | None = None) -> None:
+        self.text = original
+        self.starts = [0] + [match.end() for match in LINE_BREAK.finditer(original)]
+        # For each removed character, how many kept characters come before it.
+        self.kept_before = [offset - i for i, offset in enumerate(dropped or ())]
 
     def position(self, offset: int) -> Position:
+        """The position of an offset into the parsed text (invisible characters removed)."""
+        return self.original_position(offset + bisect.bisect_right(self.kept_before, offset))
+
+    def original_position(self, offset: int) -> Position:
         line = bisect.bisect_right(self.starts, offset)
         return Position(line, offset - self.starts[line - 1] + 1)
 
@@ -133,7 +147,7 @@ class LineIndex:
             return ""
         start = self.starts[line - 1]
         end = self.starts[line] if line < len(self.starts) else len(self.text)
-        return self.text[start:end].rstrip("\r\n")
+        return visible(self.text[start:end].rstrip("\r\n"))
 
 
 def _value_text(token: Token) -> str:
