@@ -1,4 +1,9 @@
-"""``lamina fmt`` and ``lamina check``: the Modelfile language on files in a git tree."""
+"""``lamina fmt`` and ``lamina check``: the Modelfile language on files in a git tree.
+
+Everything these commands print that came from a file (paths, quoted lines, values, diffs) is
+written to the streams as it is: never through rich, which would read ``[bold]`` as markup and
+``:smile:`` as an emoji, nor through ``click.echo``, which strips escape sequences when piped.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -17,9 +23,50 @@ from ..app import App, pass_app
 
 _NAMES = ("Modelfile",)
 _SUFFIXES = (".Modelfile", ".modelfile")
-
+# Folders a walk never enters: tools' and package managers' trees, not the user's Modelfiles.
+_SKIPPED = frozenset({"node_modules", "venv", "__pycache__"})
 
 STDIN = Path("-")
+STDIN_NAME = "<stdin>"
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Text exactly as given; a character the stream cannot encode (a file name that is not
+    UTF-8) is written as a backslash escape rather than failing."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = stream.encoding or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
+
+
+def say(text: str) -> None:
+    _write(sys.stdout, text + "\n")
+
+
+def tell(text: str) -> None:
+    """A line on stderr: progress, summaries and errors."""
+    _write(sys.stderr, text + "\n")
+
+
+def _skipped(folder: Path) -> bool:
+    name = folder.name
+    return (
+        name.startswith(".") or name in _SKIPPED or (folder / "pyvenv.cfg").is_file()
+    )
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Modelfiles under ``root`` in sorted order, skipping hidden folders (``.git``, ``.venv``),
+    virtual environments and ``node_modules``; symlinked folders are not followed."""
+    for folder, subfolders, names in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders if not _skipped(here / d))
+        for name in sorted(names):
+            path = here / name
+            if (name in _NAMES or name.endswith(_SUFFIXES)) and path.is_file():
+                yield path
 
 
 def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
@@ -27,89 +74,117 @@ def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
     ``-`` stands for standard input."""
     for path in paths:
         if path != STDIN and path.is_dir():
-            found = (
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and (p.name in _NAMES or p.name.endswith(_SUFFIXES))
-            )
-            yield from found
+            yield from _walk(path)
         else:
             yield path
+
+
+def _require_existing(paths: Iterable[Path]) -> None:
+    """Exit 1 (an input that is not there, not a usage error) naming the first missing path."""
+    for path in paths:
+        if path != STDIN and not path.exists():
+            tell(f"Error: {path}: no such file or directory")
+            raise SystemExit(1)
+
+
+def _display(path: Path) -> str:
+    return STDIN_NAME if path == STDIN else str(path)
 
 
 def _read(path: Path) -> tuple[bytes, str, modelfile.Modelfile]:
     """The raw bytes, the decoded text and the parsed Modelfile."""
     data = sys.stdin.buffer.read() if path == STDIN else path.read_bytes()
-    text = modelfile.decode(data)
-    return data, text, modelfile.parse(text, file="<stdin>" if path == STDIN else str(path))
+    name = _display(path)
+    text = modelfile.decode(data, file=name)
+    return data, text, modelfile.parse(text, file=name)
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Replace the file's text, keeping its mode; a symlink stays a link to the new text."""
+    target = Path(os.path.realpath(path))
+    mode = target.stat().st_mode & 0o7777
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
-        os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
+        os.chmod(temp, mode)
+        os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
 
 
+def unified_diff(before: str, after: str, name: str) -> str:
+    """A unified diff patch(1) and git apply read, marking a last line without a line end."""
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True),
+        fromfile=name, tofile=name,
+    )
+    return "".join(
+        line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n"
+        for line in lines
+    )
+
+
+_PATHS = click.argument(
+    "paths", nargs=-1, required=True,
+    type=click.Path(allow_dash=True, path_type=Path),
+)
+
+
 @click.command("fmt")
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead of writing.")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, allow_dash=True, path_type=Path))
-@pass_app
-def fmt(app: App, check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
+@_PATHS
+def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
     """Rewrite Modelfiles canonically, keeping comments and every value exactly.
 
-    With ``-`` the Modelfile is read from standard input and written to standard output.
+    With ``-`` the Modelfile is read from standard input and written to standard output
+    (with --diff, the diff is; with --check, nothing is).
     """
+    _require_existing(paths)
     changed = failed = 0
     for path in modelfile_paths(paths):
         try:
-            changed += _format_one(app, path, check_only=check_only, show_diff=show_diff)
+            changed += _format_one(path, check_only=check_only, show_diff=show_diff)
         except (OSError, modelfile.ModelfileError) as exc:
-            message = str(exc) if isinstance(exc, modelfile.ModelfileError) else (
-                f"{path}: {exc.strerror or exc}")
-            app.err.print(message, markup=False, style="red")
+            tell(str(exc) if isinstance(exc, modelfile.ModelfileError)
+                 else f"{path}: {exc.strerror or exc}")
             failed += 1
     if failed or (check_only and changed):
         raise SystemExit(1)
 
 
-def _format_one(app: App, path: Path, *, check_only: bool, show_diff: bool) -> bool:
-    """Format one file (or standard input); True when its text was not canonical."""
+def _format_one(path: Path, *, check_only: bool, show_diff: bool) -> bool:
+    """Format one file (or standard input); True when its bytes were not canonical."""
     data, before, parsed = _read(path)
     after = modelfile.format(parsed)
-    if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
-        if not check_only:
-            app.out.file.write(after)
-        return before != after
     if data == after.encode():
+        if path == STDIN and not (check_only or show_diff):
+            _write(sys.stdout, after)
         return False
     if show_diff:
-        lines = difflib.unified_diff(
-            before.splitlines(keepends=True), after.splitlines(keepends=True),
-            fromfile=str(path), tofile=str(path),
-        )
-        app.out.file.write("".join(lines))
-    if check_only or show_diff:
-        app.err.print(f"would reformat {path}", markup=False)
+        _write(sys.stdout, unified_diff(before, after, _display(path)))
+    if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
+        if check_only:
+            tell(f"{STDIN_NAME} is not formatted canonically")
+        elif not show_diff:
+            _write(sys.stdout, after)
+    elif check_only or show_diff:
+        tell(f"would reformat {path}")
     else:
         _write_atomically(path, after)
-        app.err.print(f"reformatted {path}", markup=False)
+        tell(f"reformatted {path}")
     return True
 
 
 @click.command("check")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, allow_dash=True, path_type=Path))
+@_PATHS
 @pass_app
 def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
     """Lint Modelfiles: syntax, parameters and their types, roles, repeats, REQUIRES."""
+    _require_existing(paths)
     errors = warnings = files = 0
     for path in modelfile_paths(paths):
         files += 1
@@ -125,12 +200,11 @@ def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
             })
         else:
             for diagnostic in diagnostics:
-                app.echo(diagnostic.render(str(path)))
+                say(diagnostic.render(_display(path)))
     if not as_json:
-        app.err.print(
+        tell(
             f"{files} file{'s' * (files != 1)} checked: {errors} error{'s' * (errors != 1)}, "
-            f"{warnings} warning{'s' * (warnings != 1)}",
-            markup=False,
+            f"{warnings} warning{'s' * (warnings != 1)}"
         )
     if errors:
         raise SystemExit(1)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lamina.cli import main
@@ -110,9 +113,19 @@ def test_check_json_shape(tmp_path: Path) -> None:
     assert second["diagnostics"][0]["message"].startswith("command must be one of")
 
 
-def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, err = run("check", str(tmp_path / "nope"))
-    assert code == 2 and "does not exist" in err
+@pytest.mark.parametrize("command", ["fmt", "check"])
+def test_a_missing_path_fails_with_exit_1(command: str, tmp_path: Path) -> None:
+    (tmp_path / "Modelfile").write_text(MESSY)
+    missing = tmp_path / "nope"
+    code, out, err = run(command, str(tmp_path / "Modelfile"), str(missing))
+    assert (code, out, err) == (1, "", f"Error: {missing}: no such file or directory\n")
+    assert (tmp_path / "Modelfile").read_text() == MESSY  # nothing done before the refusal
+
+
+@pytest.mark.parametrize("command", ["fmt", "check"])
+def test_bad_flags_stay_usage_errors(command: str, tmp_path: Path) -> None:
+    assert run(command, "--nope", str(tmp_path))[0] == 2
+    assert run(command)[0] == 2
 
 
 def test_fmt_and_check_read_standard_input() -> None:
@@ -125,3 +138,138 @@ def test_fmt_and_check_read_standard_input() -> None:
                            catch_exceptions=False)
     report = json.loads(result.stdout)
     assert (result.exit_code, report["file"], report["ok"]) == (1, "-", False)
+
+
+def run_stdin(data: bytes, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), input=data, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_fmt_formats_a_symlinks_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "llama.Modelfile"
+    target.parent.mkdir()
+    target.write_text(MESSY)
+    link = tmp_path / "Modelfile"
+    link.symlink_to(os.path.relpath(target, tmp_path))
+    assert run("fmt", str(link)) == (0, "", f"reformatted {link}\n")
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_text() == CANONICAL
+    assert sorted(p.name for p in target.parent.iterdir()) == ["llama.Modelfile"]
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600, 0o755, 0o664])
+def test_fmt_keeps_the_mode_bits(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_text(MESSY)
+    path.chmod(mode)
+    run("fmt", str(path))
+    assert (path.read_text(), stat.S_IMODE(path.stat().st_mode)) == (CANONICAL, mode)
+
+
+INVALID_UTF8 = b"FROM x\nSYSTEM caf\xe9\n"
+
+
+def test_fmt_refuses_invalid_utf8_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_bytes(INVALID_UTF8)
+    for args in (("fmt",), ("fmt", "--check"), ("fmt", "--diff")):
+        code, out, err = run(*args, str(path))
+        assert (code, out) == (1, "")
+        assert err.startswith(f"{path}:2:11: not valid UTF-8: 0xE9 cannot be decoded;")
+        assert err.count("\n") == 1
+    assert path.read_bytes() == INVALID_UTF8
+
+
+def test_check_reports_invalid_utf8_as_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_bytes(INVALID_UTF8)
+    code, out, _ = run("check", "--json", str(path))
+    (diagnostic,) = json.loads(out)["diagnostics"]
+    assert code == 1
+    assert (diagnostic["severity"], diagnostic["line"], diagnostic["column"]) == ("error", 2, 11)
+    assert diagnostic["message"].startswith("not valid UTF-8")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_check_reports_bomless_utf16_once(tmp_path: Path, codec: str) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_bytes("FROM llama3\nSYSTEM hello there\n".encode(codec))
+    code, out, err = run("check", str(path))
+    assert code == 1
+    assert out.count("error:") == 1 and "warning" not in out
+    assert f"{path}:1:1: error: the file is UTF-16 {codec[-2:].upper()} without" in out
+    assert err == "1 file checked: 1 error, 0 warnings\n"
+
+
+def test_walking_a_folder_skips_tool_folders(tmp_path: Path) -> None:
+    for folder in (".git", ".hidden", ".venv", "venv", "node_modules", "env", "a/node_modules"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "Modelfile").write_text("FROM x\n")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "a" / "b.Modelfile").write_text("FROM x\n")
+    (tmp_path / "Modelfile").write_text("FROM x\n")
+    code, out, _ = run("check", "--json", str(tmp_path))
+    assert code == 0
+    files = [json.loads(line)["file"] for line in out.splitlines()]
+    assert files == [str(tmp_path / "Modelfile"), str(tmp_path / "a" / "b.Modelfile")]
+
+
+def test_a_hidden_folder_named_directly_is_walked(tmp_path: Path) -> None:
+    (tmp_path / ".config").mkdir()
+    (tmp_path / ".config" / "Modelfile").write_text("FROM x\n")
+    assert run("check", str(tmp_path / ".config"))[2] == "1 file checked: 0 errors, 0 warnings\n"
+
+
+def test_fmt_diff_of_standard_input() -> None:
+    code, out, err = run_stdin(MESSY.encode(), "fmt", "--diff", "-")
+    assert (code, err) == (0, "")
+    assert out.startswith("--- <stdin>\n+++ <stdin>\n@@ ")
+    assert "\n-from llama3\n" in out and "\n+FROM llama3\n" in out and "\n # keep me\n" in out
+    assert run_stdin(CANONICAL.encode(), "fmt", "--diff", "-") == (0, "", "")
+
+
+def test_fmt_diff_marks_a_missing_last_line_end() -> None:
+    _, out, _ = run_stdin(b"FROM x", "fmt", "--diff", "-")
+    assert out.endswith("-FROM x\n\\ No newline at end of file\n+FROM x\n")
+
+
+def test_fmt_check_of_standard_input_says_why() -> None:
+    assert run_stdin(MESSY.encode(), "fmt", "--check", "-") == (
+        1, "", "<stdin> is not formatted canonically\n")
+    assert run_stdin(CANONICAL.encode(), "fmt", "--check", "-") == (0, "", "")
+    assert run_stdin(b"\xef\xbb\xbf" + CANONICAL.encode(), "fmt", "--check", "-")[0] == 1
+
+
+def test_fmt_of_standard_input_writes_canonical_text_even_when_unchanged() -> None:
+    assert run_stdin(CANONICAL.encode(), "fmt", "-") == (0, CANONICAL, "")
+
+
+USER_TEXT = "[bold]a:b:c[/bold] :smile:"
+
+
+def test_check_prints_user_text_verbatim(tmp_path: Path) -> None:
+    path = tmp_path / ":smile: [red]"
+    path.mkdir()
+    modelfile = path / "Modelfile"
+    modelfile.write_text(f"FROM x\nPARAMETER top_k {USER_TEXT}\n")
+    code, out, _ = run("check", str(modelfile))
+    assert code == 1
+    assert out.startswith(f"{modelfile}:2:17: error: invalid int value [{USER_TEXT}]\n")
+    assert f"    PARAMETER top_k {USER_TEXT}\n" in out
+
+
+def test_fmt_prints_user_text_verbatim(tmp_path: Path) -> None:
+    folder = tmp_path / ":smile: [bold]x"
+    folder.mkdir()
+    path = folder / "Modelfile"
+    path.write_text(f"from x\nSYSTEM {USER_TEXT}\n")
+    assert run("fmt", "--diff", str(path))[1].endswith(f" SYSTEM {USER_TEXT}\n")
+    assert run("fmt", str(path)) == (0, "", f"reformatted {path}\n")
+    path.write_text(f"FROM x\nSYSTEM \"{USER_TEXT}\n")
+    assert run("fmt", str(path))[2].startswith(f"{path}:2:8: unexpected EOF\n")
+
+
+def test_fmt_and_check_keep_escape_sequences_when_piped() -> None:
+    data = b"from x\nSYSTEM \x1b[31mred\n"
+    _, out, _ = run_stdin(data, "fmt", "--diff", "-")
+    assert "-SYSTEM \x1b[31mred\n" in out
