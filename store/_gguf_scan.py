@@ -14,8 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
-
+from store._ggml_types import TENSOR_TYPES, ValueType
 from store.errors import GGUFError
 
 SMALL_ARRAY = 64  # arrays of at most this many elements are decoded; longer ones become ArrayInfo
@@ -27,21 +26,21 @@ _CHUNK = 256 << 10  # bytes read at a time: at most this much past the header is
 
 # struct codes of the fixed-size value types; STRING and ARRAY have their own readers
 _CODES: dict[int, str] = {
-    GGUFValueType.UINT8: "B",
-    GGUFValueType.INT8: "b",
-    GGUFValueType.UINT16: "H",
-    GGUFValueType.INT16: "h",
-    GGUFValueType.UINT32: "I",
-    GGUFValueType.INT32: "i",
-    GGUFValueType.FLOAT32: "f",
-    GGUFValueType.BOOL: "?",
-    GGUFValueType.UINT64: "Q",
-    GGUFValueType.INT64: "q",
-    GGUFValueType.FLOAT64: "d",
+    ValueType.UINT8: "B",
+    ValueType.INT8: "b",
+    ValueType.UINT16: "H",
+    ValueType.INT16: "h",
+    ValueType.UINT32: "I",
+    ValueType.INT32: "i",
+    ValueType.FLOAT32: "f",
+    ValueType.BOOL: "?",
+    ValueType.UINT64: "Q",
+    ValueType.INT64: "q",
+    ValueType.FLOAT64: "d",
 }
-_VALUE_TYPE_NAMES = {int(t): t.name for t in GGUFValueType}
-_QUANT_SIZES = {int(t): sizes for t, sizes in GGML_QUANT_SIZES.items()}
-_TENSOR_TYPE_NAMES = {int(t): t.name for t in GGMLQuantizationType}
+_VALUE_TYPE_NAMES = {int(t): t.name for t in ValueType}
+_QUANT_SIZES = {code: (block, size) for code, (_, block, size) in TENSOR_TYPES.items()}
+_TENSOR_TYPE_NAMES = {code: name for code, (name, _, _) in TENSOR_TYPES.items()}
 # the smallest possible encodings, used to reject absurd counts before looping over them
 _MIN_KV_BYTES = 8 + 4 + 1  # empty key, value type, a one-byte value
 _MIN_TENSOR_BYTES = 8 + 4 + 4 + 8  # empty name, no dimensions, type, offset
@@ -50,7 +49,7 @@ _MIN_ARRAY_BYTES = 4 + 8  # element type and count of an empty array
 
 @dataclass(frozen=True, slots=True)
 class ArrayInfo:
-    """A metadata array too long to decode: its element type (a GGUFValueType) and length."""
+    """A metadata array too long to decode: its element type (a ValueType) and length."""
 
     item_type: int
     length: int
@@ -234,9 +233,9 @@ class _Reader:
         scalar = self._scalars.get(vtype)
         if scalar is not None:
             return self.unpack(scalar)[0]
-        if vtype == GGUFValueType.STRING:
+        if vtype == ValueType.STRING:
             return self.string(what)
-        if vtype == GGUFValueType.ARRAY:
+        if vtype == ValueType.ARRAY:
             return self.array(what, depth)
         raise self.error(f"damaged GGUF: {what} has unknown value type {vtype}")
 
@@ -260,7 +259,7 @@ class _Reader:
         if scalar is not None:
             self.check_count(length, scalar.size, what)
             self.skip(length * scalar.size)
-        elif item_type == GGUFValueType.STRING:
+        elif item_type == ValueType.STRING:
             self.check_count(length, 8, what)
             self.skip_strings(length)
         else:

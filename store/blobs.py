@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import filelock
-
 from .digest import Digest
 from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError, StoreError
 from .hashcache import FileKey, HashCache, Hasher, Progress, settled
@@ -346,6 +344,8 @@ class BlobStore:
         path = self.layout.blob_lock(digest)
         with _storage_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
+        import filelock  # imported here: it costs 40 ms, and only writers lock blobs
+
         with filelock.FileLock(path):
             yield
 

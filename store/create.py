@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
-
-import modelfile
+from typing import TYPE_CHECKING, Protocol
 
 from . import gojson, mediatypes
 from .blobs import ImportResult, Progress
@@ -28,6 +26,9 @@ from .gguf_merge import plan_merge, shard_group
 from .manifest import Descriptor, Manifest
 from .models import Store
 from .names import Name
+
+if TYPE_CHECKING:  # the language package (and its parser) is imported only when create runs
+    import modelfile
 
 
 class Reporter(Protocol):
@@ -76,6 +77,8 @@ def create(
     """Build the model ``source`` describes and publish it as ``name``."""
     report = reporter or _Silent()
     target = Name.parse(name) if isinstance(name, str) else name
+    import modelfile
+
     recipe = modelfile.resolve(source)
     with store.writing():
         build = _layers(store, recipe, base_dir, report)
@@ -286,6 +289,8 @@ def _apply_text_layers(store: Store, recipe: modelfile.Recipe, build: _Build) ->
 
 
 def _apply_params(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:
+    import modelfile
+
     merged: dict[str, object] = {}
     for layer in build.layers:
         if layer.media_type == mediatypes.PARAMS:

@@ -25,8 +25,6 @@ import re
 from collections.abc import Mapping
 from fractions import Fraction
 
-from modelfile.float32 import pack32, to_float32
-
 from .errors import StoreError
 
 __all__ = ["Float32", "encode", "marshal"]
@@ -40,6 +38,8 @@ class Float32(float):
     __slots__ = ()
 
     def __new__(cls, value: float | int | str) -> Float32:
+        from modelfile.float32 import to_float32  # here: the language package loads a parser
+
         return super().__new__(cls, to_float32(value))
 
     def __repr__(self) -> str:
@@ -107,6 +107,8 @@ def _format_float(value: float) -> str:
     sign = "-" if value < 0 else ""
     magnitude = abs(value)
     if isinstance(value, Float32):
+        from modelfile.float32 import pack32
+
         digits, power = _shortest(magnitude, mantissa_bits=23, min_exponent=-149)
         scientific = magnitude < pack32(1e-6) or magnitude >= pack32(1e21)
     else:

@@ -24,6 +24,8 @@ class GcReport:
     blobs: tuple[tuple[Digest, int], ...]
     temps: tuple[tuple[Path, int], ...]
     dry_run: bool
+    kept: tuple[tuple[Digest, int], ...] = ()
+    """Unreferenced blobs left alone because they are younger than the grace period."""
 
     @property
     def freed(self) -> int:
@@ -35,18 +37,19 @@ def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> 
     cutoff = time.time() - grace
     with store.deleting():
         used = store.referenced()
-        blobs = []
+        blobs: list[tuple[Digest, int]] = []
+        kept: list[tuple[Digest, int]] = []
         for digest in store.blobs.digests():
             stat = _stat(store.blobs.path(digest))
-            if digest not in used and stat is not None and stat.st_ctime < cutoff:
-                blobs.append((digest, stat.st_size))
+            if digest not in used and stat is not None:
+                (blobs if stat.st_ctime < cutoff else kept).append((digest, stat.st_size))
         temps = [(path, _size(path)) for path in store.blobs.stale_temps(older_than=grace)]
         if not dry_run:
             for digest, _ in blobs:
                 store.blobs.remove(digest)
             for path, _ in temps:
                 _unlink(path)
-    return GcReport(tuple(blobs), tuple(temps), dry_run)
+    return GcReport(tuple(blobs), tuple(temps), dry_run, tuple(kept))
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -133,7 +136,7 @@ def du(store: Store) -> DiskUsage:
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
     checked: int = 0
-    corrupt: tuple[tuple[Digest, str], ...] = ()
+    corrupt: tuple[tuple[Digest, str], ...] = ()  # digest, the digest its contents hash to
     missing: tuple[tuple[Digest, str], ...] = ()  # digest, a model that needs it
     damaged_manifests: tuple[str, ...] = ()
 
@@ -160,7 +163,7 @@ def verify(store: Store, *, progress: Callable[[int], None] | None = None) -> Ve
         try:
             store.blobs.verify(digest, progress=progress)
         except DigestMismatch as exc:
-            corrupt.append((digest, f"contents hash to {exc.actual}"))
+            corrupt.append((digest, exc.actual))
         except BlobNotFound:
             continue  # removed while we worked: neither checked nor corrupt
         checked.add(digest)

@@ -15,8 +15,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from . import locks
 from .blobs import BlobStore
 from .digest import Digest
@@ -31,7 +29,11 @@ from .names import Name
 def default_root() -> Path:
     """``$LAMINA_HOME``, else the platform's user data folder for lamina."""
     configured = os.environ.get("LAMINA_HOME")
-    return Path(configured) if configured else platformdirs.user_data_path("lamina")
+    if configured:
+        return Path(configured)
+    import platformdirs  # imported here: only a store without LAMINA_HOME needs it
+
+    return platformdirs.user_data_path("lamina")
 
 
 @dataclass(frozen=True, slots=True)
