@@ -1,37 +1,71 @@
-"""The ``lamina`` command: a click group that gathers the command modules and turns library
-errors into one-line messages and exit codes (see ``errors``)."""
+"""The ``lamina`` command: a click group that gathers the command modules and turns every error
+into one message and one exit code (see ``errors``).
+
+Start-up matters here (people type ``lamina list`` dozens of times a day), so this module and
+the command modules import only click at the top; each command imports what it uses.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .app import App
+from . import __version__
+from .app import App, Failure
 from .commands import language, maintenance, models
-from .errors import exit_code_for, message_for
+from .errors import USAGE, explain
 
 
-class _Group(click.Group):
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether ``--json`` is among the options (before any ``--``)."""
+    options = args[: list(args).index("--")] if "--" in args else args
+    return "--json" in options
+
+
+class LaminaGroup(click.Group):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        extra.setdefault("obj", App(json_mode=wants_json(argv)))
+        return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
+        app = ctx.ensure_object(App)
         try:
             return super().invoke(ctx)
-        except (Exception, KeyboardInterrupt) as error:
-            code = exit_code_for(error)
-            if code is None:
+        except (Failure, click.exceptions.Exit, click.Abort):
+            raise
+        except click.UsageError as error:
+            if not app.json_mode:
                 raise
-            ctx.ensure_object(App).fail(message_for(error), code)
+            raise Failure(error.format_message(), code="usage_error", exit_code=USAGE,
+                          json_mode=True) from error
+        except (Exception, KeyboardInterrupt) as error:
+            if os.environ.get("LAMINA_DEBUG") and not isinstance(error, KeyboardInterrupt):
+                raise
+            explained = explain(error)
+            raise Failure(explained.message, code=explained.code,
+                          exit_code=explained.exit_code, json_mode=app.json_mode) from error
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="lamina", cls=LaminaGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LAMINA_HOME",
               help="The store's root folder (default: $LAMINA_HOME, else the user data folder).")
-@click.version_option(package_name="lamina")
+@click.version_option(version=__version__, prog_name="lamina")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
     """lamina: a content-addressed model store and Modelfile toolchain."""
-    ctx.obj = App(home=home)
+    ctx.ensure_object(App).home = home
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
 
 
 for command in (

@@ -1,26 +1,79 @@
-"""The one table that turns library errors into messages and exit codes."""
+"""The one table that turns errors into messages, JSON error codes and exit codes.
+
+Exit codes, the same for every command:
+
+    0    success
+    1    the operation failed, or lint found errors (a missing input file is 1 too)
+    2    usage error: an unknown flag, a missing or malformed argument
+    130  interrupted (Ctrl-C)
+
+Library errors are matched by class, most specific first. A class is looked up only in a package
+already imported: an error cannot come from a package nothing has loaded, and importing the
+language package (its parser) or the store just to compare classes would slow every command.
+"""
 
 from __future__ import annotations
 
-import modelfile
-import store
+import sys
+from dataclasses import dataclass
 
-EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (modelfile.ModelfileError, 1),
-    (store.StoreError, 1),
-    (KeyboardInterrupt, 130),
+import click
+
+SUCCESS, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """What the user sees for one error: a message, a stable code for scripts, an exit code."""
+
+    message: str
+    code: str
+    exit_code: int
+
+
+# (package, class name, JSON error code): most specific first.
+_LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
+    ("store", "ModelNotFound", "model_not_found"),
+    ("store", "BlobNotFound", "blob_not_found"),
+    ("store", "InvalidName", "invalid_name"),
+    ("store", "InvalidDigest", "invalid_digest"),
+    ("store", "DigestMismatch", "digest_mismatch"),
+    ("store", "GGUFError", "invalid_gguf"),
+    ("store", "SourceChanged", "source_changed"),
+    ("store", "CreateError", "create_failed"),
+    ("store", "StorageError", "storage_error"),
+    ("store", "StoreError", "store_error"),
+    ("modelfile", "ModelfileSyntaxError", "modelfile_syntax_error"),
+    ("modelfile", "ModelfileInvalid", "modelfile_invalid"),
+    ("modelfile", "ModelfileError", "modelfile_error"),
 )
 
+ERROR_CODES: tuple[str, ...] = (
+    *(code for _, _, code in _LIBRARY_ERRORS),
+    "file_not_found", "os_error", "usage_error", "lint_failed", "verify_failed", "interrupted",
+    "internal_error",
+)  # fmt: skip
+"""Every ``error.code`` a ``--json`` error may carry."""
 
-def exit_code_for(error: BaseException) -> int | None:
-    """The exit code for an error lamina explains itself, or None for a bug."""
-    for kind, code in EXIT_CODES:
-        if isinstance(error, kind):
-            return code
-    return None
 
-
-def message_for(error: BaseException) -> str:
+def explain(error: BaseException) -> Explained:
+    """How lamina reports ``error``; anything unforeseen is an internal error, never a trace."""
     if isinstance(error, KeyboardInterrupt):
-        return "interrupted; nothing was published"
-    return str(error)
+        return Explained("interrupted; nothing was published", "interrupted", INTERRUPTED)
+    if isinstance(error, click.UsageError):
+        return Explained(error.format_message(), "usage_error", USAGE)
+    for package, name, code in _LIBRARY_ERRORS:
+        kind = getattr(sys.modules.get(package), name, None)
+        if isinstance(kind, type) and isinstance(error, kind):
+            return Explained(str(error), code, FAILED)
+    if isinstance(error, FileNotFoundError):
+        return Explained(_os_message(error), "file_not_found", FAILED)
+    if isinstance(error, OSError):
+        return Explained(_os_message(error), "os_error", FAILED)
+    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return Explained(f"internal error ({detail}); please report it", "internal_error", FAILED)
+
+
+def _os_message(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename is not None else reason

@@ -8,18 +8,24 @@ written to the streams as it is: never through rich, which would read ``[bold]``
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-import modelfile
-
 from ..app import App, pass_app
+from ..options import json_option
+from ..output import plural
+
+if TYPE_CHECKING:  # imported when a command runs, so that lamina --help starts at once
+    from pydantic import BaseModel
+
+    import modelfile
 
 _NAMES = ("Modelfile",)
 _SUFFIXES = (".Modelfile", ".modelfile")
@@ -82,9 +88,8 @@ def modelfile_paths(paths: Iterable[Path]) -> Iterator[Path]:
 def _require_existing(paths: Iterable[Path]) -> None:
     """Exit 1 (an input that is not there, not a usage error) naming the first missing path."""
     for path in paths:
-        if path != STDIN and not path.exists():
-            tell(f"Error: {path}: no such file or directory")
-            raise SystemExit(1)
+        if path != STDIN and not path.exists():  # reported (and exit 1) by lamina.errors
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(path))
 
 
 def _display(path: Path) -> str:
@@ -93,6 +98,8 @@ def _display(path: Path) -> str:
 
 def _read(path: Path) -> tuple[bytes, str, modelfile.Modelfile]:
     """The raw bytes, the decoded text and the parsed Modelfile."""
+    import modelfile
+
     data = sys.stdin.buffer.read() if path == STDIN else path.read_bytes()
     name = _display(path)
     text = modelfile.decode(data, file=name)
@@ -142,6 +149,8 @@ def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
     With ``-`` the Modelfile is read from standard input and written to standard output
     (with --diff, the diff is; with --check, nothing is).
     """
+    import modelfile
+
     _require_existing(paths)
     changed = failed = 0
     for path in modelfile_paths(paths):
@@ -157,6 +166,8 @@ def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
 
 def _format_one(path: Path, *, check_only: bool, show_diff: bool) -> bool:
     """Format one file (or standard input); True when its bytes were not canonical."""
+    import modelfile
+
     data, before, parsed = _read(path)
     after = modelfile.format(parsed)
     if data == after.encode():
@@ -179,38 +190,51 @@ def _format_one(path: Path, *, check_only: bool, show_diff: bool) -> bool:
 
 
 @click.command("check")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per file, one per line.")
+@json_option
 @_PATHS
 @pass_app
 def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
     """Lint Modelfiles: syntax, parameters and their types, roles, repeats, REQUIRES."""
     _require_existing(paths)
-    errors = warnings = files = 0
+    errors = warnings = 0
+    reports = []
     for path in modelfile_paths(paths):
-        files += 1
         instructions, diagnostics = _check_one(path)
         errors += sum(d.severity == "error" for d in diagnostics)
         warnings += sum(d.severity == "warning" for d in diagnostics)
-        if as_json:
-            app.json({
-                "file": str(path),
-                "ok": not any(d.severity == "error" for d in diagnostics),
-                "instructions": instructions,
-                "diagnostics": [d.to_json() for d in diagnostics],
-            })
-        else:
+        reports.append((path, instructions, diagnostics))
+        if not as_json:
             for diagnostic in diagnostics:
                 say(diagnostic.render(_display(path)))
-    if not as_json:
-        tell(
-            f"{files} file{'s' * (files != 1)} checked: {errors} error{'s' * (errors != 1)}, "
-            f"{warnings} warning{'s' * (warnings != 1)}"
-        )
+    if as_json:
+        app.emit(_check_json(reports, errors, warnings))
+    else:
+        tell(f"{plural(len(reports), 'file')} checked: {plural(errors, 'error')}, "
+             f"{plural(warnings, 'warning')}")
     if errors:
         raise SystemExit(1)
 
 
+def _check_json(
+    reports: list[tuple[Path, list[dict[str, object]], list[modelfile.Diagnostic]]],
+    errors: int, warnings: int,
+) -> BaseModel:
+    from .. import schema
+
+    return schema.CheckOutput(ok=not errors, errors=errors, warnings=warnings, files=[
+        schema.CheckedFile.model_validate({
+            "file": str(path),
+            "ok": not any(d.severity == "error" for d in diagnostics),
+            "instructions": instructions,
+            "diagnostics": [d.to_json() for d in diagnostics],
+        })
+        for path, instructions, diagnostics in reports
+    ])
+
+
 def _check_one(path: Path) -> tuple[list[dict[str, object]], list[modelfile.Diagnostic]]:
+    import modelfile
+
     try:
         _, _, parsed = _read(path)
     except OSError as exc:

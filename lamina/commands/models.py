@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import datetime
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-import modelfile
-import store
-
+from .. import diffing
 from ..app import App, ProgressSink, pass_app
-from ..output import human_age, human_bytes
+from ..completion import complete_model_names
+from ..options import json_option, quiet_option
+from ..output import columns, human_age, human_bytes, plural, value_text
+
+if TYPE_CHECKING:
+    import modelfile
+    import store
+
+    from .. import schema
+
+STDIN = Path("-")
 
 
 class _Reporter:
-    """Carries create's statuses and hashing progress to the terminal."""
+    """Carries create's statuses and hashing progress to stderr, holding back the final
+    "success" until the command has said how each file was placed."""
 
-    def __init__(self, app: App, *, quiet: bool) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
-        self.quiet = quiet
+        self.finished = False
 
     def status(self, text: str) -> None:
-        if not self.quiet:
-            self.app.err.print(text, markup=False)
+        if text == "success":
+            self.finished = True
+        else:
+            self.app.status(text)
 
     def hashing(self, label: str, size: int) -> AbstractContextManager[ProgressSink]:
         return self.app.progress(f"hashing {label}", size)
@@ -34,87 +46,180 @@ class _Reporter:
 
 @click.command()
 @click.argument("name")
-@click.option("-f", "--file", "path", type=click.Path(path_type=Path), default=Path("Modelfile"),
-              show_default=True, help="The Modelfile to build.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-f", "--file", "path", type=click.Path(path_type=Path, allow_dash=True),
+              default=Path("Modelfile"), show_default=True,
+              help="The Modelfile to build; - reads it from standard input.")
+@json_option
+@quiet_option
 @pass_app
-def create(app: App, name: str, path: Path, as_json: bool) -> None:
-    """Build a model from a Modelfile; weights are linked, not copied, when the disk allows."""
-    if not path.is_file():
-        app.fail(f"{path}: no such Modelfile (give one with -f)")
-    source = modelfile.parse_file(path)
+def create(app: App, name: str, path: Path, as_json: bool, quiet: bool) -> None:
+    """Build a model from a Modelfile; weights are linked, not copied, when the disk allows.
+
+    Relative paths in the Modelfile are read from its folder (from the current folder when the
+    Modelfile comes from standard input).
+    """
+    import modelfile
+    import store
+
+    app.quiet = quiet
+    source, label, base_dir = _read_modelfile(app, path)
     for diagnostic in modelfile.check(source):
         if diagnostic.severity == "warning":
-            app.warn(diagnostic.render(str(path)))
-    result = store.create(app.store(), name, source, base_dir=path.parent.resolve(),
-                          reporter=_Reporter(app, quiet=as_json))
+            app.warn(diagnostic.render(label))
+    reporter = _Reporter(app)
+    result = store.create(app.store(), name, source, base_dir=base_dir, reporter=reporter)
     if as_json:
-        app.json({
-            "name": result.name.display_shortest(),
-            "id": str(result.manifest.digest),
-            "size": result.manifest.total_size,
-            "layers": [layer.to_json() for layer in result.manifest.layers],
-            "imports": [
-                {"path": str(p), "digest": str(r.digest), "method": _method(r)}
-                for p, r in result.imports
-            ],
-        })
+        from .. import schema
+
+        app.emit(schema.CreateOutput(
+            name=result.name.display_shortest(), id=str(result.manifest.digest),
+            size=result.manifest.total_size, layers=_layers(result.manifest.layers),
+            imports=[_import(p, r) for p, r in result.imports],
+        ))
         return
     for source_path, imported in result.imports:
-        app.err.print(f"{source_path.name}: {_method(imported)}", markup=False)
+        app.status(f"{source_path.name}: {_method_text(imported)}")
+    if reporter.finished:
+        app.status("success")
     app.echo(f"created {result.name.display_shortest()} ({result.manifest.digest.short})")
 
 
+def _read_modelfile(app: App, path: Path) -> tuple[modelfile.Modelfile, str, Path]:
+    """The parsed Modelfile, the name to show in messages, and the folder its paths are from."""
+    import modelfile
+
+    if path == STDIN:
+        return modelfile.parse(sys.stdin.buffer.read(), file="<stdin>"), "<stdin>", Path.cwd()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        app.fail(f"{path}: no such Modelfile (give one with -f)", code="file_not_found")
+    except IsADirectoryError:
+        app.fail(f"{path} is a folder; give the Modelfile in it with -f", code="os_error")
+    return modelfile.parse(data, file=str(path)), str(path), path.parent.resolve()
+
+
 def _method(result: store.ImportResult) -> str:
+    if result.method is not None:
+        return result.method.value
+    return "present" if result.hashed else "cached"
+
+
+def _method_text(result: store.ImportResult) -> str:
     if result.method is None:
-        return "already in the store"
+        return "already in the store" + ("" if result.hashed else " (hash cached)")
     return f"{result.method.value}{'' if result.hashed else ' (hash cached)'}"
 
 
+def _import(path: Path, result: store.ImportResult) -> schema.Import:
+    from .. import schema
+
+    return schema.Import(path=str(path), digest=str(result.digest), size=result.size,
+                         method=_method(result), hashed=result.hashed)  # type: ignore[arg-type]
+
+
+def _layers(layers: tuple[store.Descriptor, ...]) -> list[schema.Layer]:
+    from .. import schema
+
+    return [schema.Layer.of(layer) for layer in layers]
+
+
 @click.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array of models.")
+@json_option
 @pass_app
 def list_models(app: App, as_json: bool) -> None:
-    """List models: NAME, ID, SIZE, MODIFIED."""
+    """List models: NAME, ID, SIZE, MODIFIED (columns never cut, whatever the width)."""
     entries = app.store().entries()
     if as_json:
-        app.json([
-            {
-                "name": entry.name.display_shortest(),
-                "id": str(entry.digest),
-                "size": entry.manifest.total_size,
-                "modified": datetime.datetime.fromtimestamp(entry.modified, datetime.UTC)
-                .isoformat(),
-            }
+        from .. import schema
+
+        app.emit(schema.ListOutput(models=[
+            schema.ListedModel(
+                name=entry.name.display_shortest(), id=str(entry.digest),
+                size=entry.manifest.total_size,
+                modified=datetime.datetime.fromtimestamp(entry.modified, datetime.UTC),
+            )
             for entry in entries
-        ])
+        ]))
         return
-    table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("NAME", "ID", "SIZE", "MODIFIED"):
-        table.add_column(column, no_wrap=True)
-    for entry in entries:
-        table.add_row(entry.name.display_shortest(), entry.digest.short,
-                      human_bytes(entry.manifest.total_size), human_age(entry.modified))
-    app.out.print(table)
+    rows = [("NAME", "ID", "SIZE", "MODIFIED")]
+    rows += [
+        (entry.name.display_shortest(), entry.digest.short,
+         human_bytes(entry.manifest.total_size), human_age(entry.modified))
+        for entry in entries
+    ]
+    for line in columns(rows):
+        app.echo(line)
+
+
+_SECTIONS = ("modelfile", "parameters", "template", "system", "license")
 
 
 @click.command()
-@click.argument("name")
-@click.option("--modelfile", "as_modelfile", is_flag=True,
+@click.argument("name", shell_complete=complete_model_names)
+@click.option("--modelfile", "section", flag_value="modelfile",
               help="Print a Modelfile that re-creates this model.")
-@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--parameters", "section", flag_value="parameters",
+              help="Print its parameters, one per line, as PARAMETER would set them.")
+@click.option("--template", "section", flag_value="template", help="Print its template.")
+@click.option("--system", "section", flag_value="system", help="Print its system message.")
+@click.option("--license", "section", flag_value="license", help="Print its license.")
+@json_option
 @pass_app
-def show(app: App, name: str, as_modelfile: bool, as_json: bool) -> None:
-    """Show a model: architecture, size, quantization, template, system, parameters."""
+def show(app: App, name: str, section: str | None, as_json: bool) -> None:
+    """Show a model: architecture, size, quantization, parameters, system, template, license."""
+    import store
+
     the_store = app.store()
     info = store.show(the_store, name)
     if as_json:
-        app.json(info.to_json())
-    elif as_modelfile:
-        app.out.file.write(store.rebuild_modelfile(the_store, info))
+        app.emit(_show_json(info))
+    elif section == "modelfile":
+        app.write(store.rebuild_modelfile(the_store, info))
+    elif section == "parameters":
+        for key, value in _parameter_lines(info.parameters):
+            app.echo(f"{key:<30} {value}")
+    elif section in ("template", "system"):
+        text = info.template if section == "template" else info.system
+        app.write(_with_line_end(text or ""))
+    elif section == "license":
+        app.write("".join(_with_line_end(text) for text in info.licenses))
     else:
         for line in _describe(info):
             app.echo(line)
+
+
+def _with_line_end(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _show_json(info: store.ModelInfo) -> schema.ShowOutput:
+    from .. import schema
+
+    weights = info.weights
+    return schema.ShowOutput(
+        name=info.name.display_shortest(), id=str(info.manifest.digest),
+        size=info.manifest.total_size,
+        architecture=info.config.model_family or None,
+        model_type=info.config.model_type or None,
+        parameter_count=weights.parameter_count if weights else None,
+        quantization=info.config.file_type or None,
+        context_length=weights.context_length if weights else None,
+        embedding_length=weights.embedding_length if weights else None,
+        parameters=info.parameters,  # type: ignore[arg-type]
+        template=info.template, system=info.system, licenses=list(info.licenses),
+        messages=[
+            schema.Message(role=str(m.get("role", "")), content=str(m.get("content", "")))
+            for m in info.messages
+        ],
+        layers=_layers(info.layers),
+    )
+
+
+def _parameter_lines(parameters: dict[str, object]) -> Iterator[tuple[str, str]]:
+    for key, value in parameters.items():
+        for item in value if isinstance(value, list) else [value]:
+            yield key, value_text(item)
 
 
 def _describe(info: store.ModelInfo) -> Iterator[str]:
@@ -134,9 +239,7 @@ def _describe(info: store.ModelInfo) -> Iterator[str]:
             yield f"    {label:<18}{value}"
     if info.parameters:
         yield "  Parameters"
-        for key, param in info.parameters.items():
-            for item in param if isinstance(param, list) else [param]:
-                yield f"    {key:<18}{item!r}" if isinstance(item, str) else f"    {key:<18}{item}"
+        yield from (f"    {key:<18}{value}" for key, value in _parameter_lines(info.parameters))
     for label, text in (("System", info.system), ("Template", info.template)):
         if text:
             yield f"  {label}"
@@ -148,53 +251,83 @@ def _describe(info: store.ModelInfo) -> Iterator[str]:
             yield f"    {message.get('role')}: {first}"
             yield from (f"      {line}" for line in rest)
     for text in info.licenses:
-        yield "  License"
-        lines = text.splitlines()
-        yield from (f"    {line}" for line in lines[: store.LICENSE_HEAD_LINES])
-        if len(lines) > store.LICENSE_HEAD_LINES:
-            yield "    ..."
+        yield from _license_head(text)
+
+
+def _license_head(text: str) -> Iterator[str]:
+    import store
+
+    yield "  License"
+    lines = text.splitlines()
+    yield from (f"    {line}" for line in lines[: store.LICENSE_HEAD_LINES])
+    if len(lines) > store.LICENSE_HEAD_LINES:
+        yield "    ... (lamina show --license prints all of it)"
 
 
 @click.command()
-@click.argument("names", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_model_names)
+@json_option
 @pass_app
-def rm(app: App, names: tuple[str, ...]) -> None:
+def rm(app: App, names: tuple[str, ...], as_json: bool) -> None:
     """Delete models, and every blob no other model uses."""
     the_store = app.store()
+    removed = []
     for name in names:
-        removed, blobs = the_store.remove(name)
-        app.echo(f"deleted '{removed.display_shortest()}' ({len(blobs)} blobs freed)")
+        manifest = the_store.manifest(the_store.resolve(name))
+        sizes = {d.digest: d.size for d in (manifest.config, *manifest.layers)}
+        gone, blobs = the_store.remove(name)
+        freed = [(digest, sizes.get(digest, 0)) for digest in blobs]
+        removed.append((gone.display_shortest(), str(manifest.digest), freed))
+        if not as_json:
+            app.echo(f"deleted '{gone.display_shortest()}' ({plural(len(blobs), 'blob')} freed, "
+                     f"{human_bytes(sum(size for _, size in freed))})")
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.RmOutput(removed=[
+            schema.Removed(
+                name=shown, id=digest,
+                freed_blobs=[schema.Blob(digest=str(d), size=s) for d, s in freed],
+                freed_size=sum(s for _, s in freed),
+            )
+            for shown, digest, freed in removed
+        ]))
 
 
 @click.command()
-@click.argument("source")
-@click.argument("destination")
+@click.argument("source", shell_complete=complete_model_names)
+@click.argument("destination", shell_complete=complete_model_names)
+@json_option
 @pass_app
-def cp(app: App, source: str, destination: str) -> None:
+def cp(app: App, source: str, destination: str, as_json: bool) -> None:
     """Copy a model to a new name (the manifest only; blobs are shared)."""
-    copied = app.store().copy(source, destination)
+    the_store = app.store()
+    copied = the_store.copy(source, destination)
+    if as_json:
+        from .. import schema
+
+        found = the_store.resolve(source)
+        app.emit(schema.CpOutput(source=found.display_shortest(),
+                                 destination=copied.display_shortest(),
+                                 id=str(the_store.manifest(copied).digest)))
+        return
     app.echo(f"copied '{source}' to '{copied.display_shortest()}'")
 
 
 @click.command()
-@click.argument("a")
-@click.argument("b")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.argument("a", shell_complete=complete_model_names)
+@click.argument("b", shell_complete=complete_model_names)
+@json_option
 @pass_app
 def diff(app: App, a: str, b: str, as_json: bool) -> None:
-    """Compare two models: shared and differing layers, parameters, system, template."""
-    result = store.diff(app.store(), a, b)
+    """Compare two models: layers (and their order), parameters, system, template, license."""
+    import store
+
+    the_store = app.store()
+    compared = diffing.compare(store.show(the_store, a), store.show(the_store, b),
+                               store.diff(the_store, a, b))
     if as_json:
-        app.json(result.to_json())
+        app.emit(diffing.to_json(compared))
         return
-    shared = len(result.shared)
-    app.echo(f"{shared} shared layer{'s' * (shared != 1)}, {len(result.only_a)} only in {a}, "
-             f"{len(result.only_b)} only in {b}")
-    for sign, layers in (("-", result.only_a), ("+", result.only_b)):
-        for layer in layers:
-            kind = layer.media_type.rsplit(".", 1)[-1]
-            app.echo(f"{sign} {kind:<10}{layer.digest.short}  {human_bytes(layer.size)}")
-    for key, (left, right) in result.parameters.items():
-        app.echo(f"parameter {key}: {left!r} -> {right!r}")
-    for text in result.texts.values():
-        app.out.file.write(text)
+    for line in diffing.lines(compared):
+        app.echo(line)

@@ -96,14 +96,16 @@ def test_check_json_shape(tmp_path: Path) -> None:
     bad.write_text("FRM x\n")
     code, out, _ = run("check", "--json", str(good), str(bad))
     assert code == 1
-    first, second = (json.loads(line) for line in out.splitlines())
+    report = json.loads(out)
+    assert (report["ok"], report["errors"], report["warnings"]) == (False, 2, 0)
+    first, second = report["files"]
     assert first == {
         "file": str(good),
         "ok": False,
         "instructions": [
-            {"line": 1, "instruction": "FROM", "value": "x"},
-            {"line": 2, "instruction": "PARAMETER", "value": "1", "name": "nope"},
-            {"line": 3, "instruction": "MESSAGE", "value": "hi", "role": "user"},
+            {"line": 1, "instruction": "FROM", "value": "x", "name": None, "role": None},
+            {"line": 2, "instruction": "PARAMETER", "value": "1", "name": "nope", "role": None},
+            {"line": 3, "instruction": "MESSAGE", "value": "hi", "name": None, "role": "user"},
         ],
         "diagnostics": [
             {"severity": "error", "line": 2, "column": 11, "message": "unknown parameter 'nope'"}
@@ -136,7 +138,7 @@ def test_fmt_and_check_read_standard_input() -> None:
     assert (result.exit_code, result.stdout) == (1, "")
     result = runner.invoke(main, ["check", "--json", "-"], input="FROM x\nPARAMETER k 1\n",
                            catch_exceptions=False)
-    report = json.loads(result.stdout)
+    (report,) = json.loads(result.stdout)["files"]
     assert (result.exit_code, report["file"], report["ok"]) == (1, "-", False)
 
 
@@ -184,7 +186,7 @@ def test_check_reports_invalid_utf8_as_an_error(tmp_path: Path) -> None:
     path = tmp_path / "Modelfile"
     path.write_bytes(INVALID_UTF8)
     code, out, _ = run("check", "--json", str(path))
-    (diagnostic,) = json.loads(out)["diagnostics"]
+    (diagnostic,) = json.loads(out)["files"][0]["diagnostics"]
     assert code == 1
     assert (diagnostic["severity"], diagnostic["line"], diagnostic["column"]) == ("error", 2, 11)
     assert diagnostic["message"].startswith("not valid UTF-8")
@@ -210,7 +212,7 @@ def test_walking_a_folder_skips_tool_folders(tmp_path: Path) -> None:
     (tmp_path / "Modelfile").write_text("FROM x\n")
     code, out, _ = run("check", "--json", str(tmp_path))
     assert code == 0
-    files = [json.loads(line)["file"] for line in out.splitlines()]
+    files = [report["file"] for report in json.loads(out)["files"]]
     assert files == [str(tmp_path / "Modelfile"), str(tmp_path / "a" / "b.Modelfile")]
 
 
@@ -273,3 +275,11 @@ def test_fmt_and_check_keep_escape_sequences_when_piped() -> None:
     data = b"from x\nSYSTEM \x1b[31mred\n"
     _, out, _ = run_stdin(data, "fmt", "--diff", "-")
     assert "-SYSTEM \x1b[31mred\n" in out
+
+
+def test_a_missing_path_under_json_is_a_json_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    code, out, err = run("check", "--json", str(missing))
+    assert (code, err) == (1, "")
+    assert json.loads(out) == {"error": {
+        "code": "file_not_found", "message": f"{missing}: no such file or directory"}}

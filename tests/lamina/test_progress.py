@@ -16,9 +16,9 @@ from tests.conftest import MakeGGUF
 
 def create_with(console: Console, tmp_path: Path, make_gguf: MakeGGUF) -> None:
     weights = make_gguf("w.gguf", tensors=(("t", (1024, 1024), "float32"),))
-    app = App(home=tmp_path / "home", err=console)
+    app = App(home=tmp_path / "home", console=console)
     store.create(app.store(), "m", modelfile.parse("FROM ./w.gguf\n"), base_dir=weights.parent,
-                 reporter=_Reporter(app, quiet=True))
+                 reporter=_Reporter(app))
 
 
 def test_progress_bar_on_a_terminal(tmp_path: Path, make_gguf: MakeGGUF) -> None:

@@ -1,0 +1,279 @@
+"""Every ``--json`` output of lamina, described once. Imported only when ``--json`` is given.
+
+The convention, the same for every command (and every command to come):
+
+- stdout carries exactly one JSON object on one line; progress and warnings go to stderr;
+- keys are snake_case; a field of the same name means the same thing in every command;
+- byte counts are integers under ``size`` or a key ending in ``_size``;
+- digests, model IDs included, are ``sha256:<64 hex>``; names are as ``lamina list`` shows them;
+- times are RFC 3339 in UTC; enumerations are lower-case words, never prose;
+- a failure prints ``{"error": {"code", "message"}}`` on stdout and exits 1 (2 for usage).
+
+``python -m lamina.schema`` prints the JSON Schema that ``docs/cli-output.schema.json`` holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import models_json_schema
+
+from .errors import ERROR_CODES
+
+if TYPE_CHECKING:
+    import store
+
+Digest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+Size = Annotated[int, Field(ge=0, description="bytes")]
+ParameterValue = bool | int | float | str | list[str]
+ErrorCode = Literal[ERROR_CODES]  # type: ignore[valid-type]
+ImportMethod = Literal["reflink", "hardlink", "copy", "cached", "present"]
+"""How ``create`` placed a file: linked or copied it, or found its blob already stored (its hash
+read from lamina's hash cache, ``cached``, or computed, ``present``)."""
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True,
+                              validate_by_name=True, validate_by_alias=True)
+
+
+class ErrorDetail(Shape):
+    code: ErrorCode
+    message: str
+
+
+class ErrorOutput(Shape):
+    """Any command, when it fails."""
+
+    error: ErrorDetail
+
+    @classmethod
+    def of(cls, code: str, message: str) -> ErrorOutput:
+        return cls(error=ErrorDetail(code=code, message=message))
+
+
+class Layer(Shape):
+    media_type: str
+    digest: Digest
+    size: Size
+    from_: str | None = Field(default=None, alias="from",
+                              description="the model this layer was inherited from")
+
+    @classmethod
+    def of(cls, layer: store.Descriptor) -> Layer:
+        return cls.model_validate({"media_type": layer.media_type, "digest": str(layer.digest),
+                                   "size": layer.size, "from": layer.from_ or None})
+
+
+class Blob(Shape):
+    digest: Digest
+    size: Size
+
+
+class ModelRef(Shape):
+    name: str
+    id: Digest
+
+
+class ListedModel(Shape):
+    name: str
+    id: Digest
+    size: Size
+    modified: datetime.datetime
+
+
+class ListOutput(Shape):
+    """``lamina list --json``"""
+
+    models: list[ListedModel]
+
+
+class Message(Shape):
+    role: str
+    content: str
+
+
+class ShowOutput(Shape):
+    """``lamina show --json``"""
+
+    name: str
+    id: Digest
+    size: Size
+    architecture: str | None
+    model_type: str | None = Field(
+        description="the parameter count as Ollama's config records it, e.g. 268M")
+    parameter_count: int | None
+    quantization: str | None
+    context_length: int | None
+    embedding_length: int | None
+    parameters: dict[str, ParameterValue] = Field(description="runtime PARAMETER values")
+    template: str | None
+    system: str | None
+    licenses: list[str]
+    messages: list[Message]
+    layers: list[Layer]
+
+
+class Import(Shape):
+    path: str
+    digest: Digest
+    size: Size
+    method: ImportMethod
+    hashed: bool = Field(description="false when lamina's hash cache answered")
+
+
+class CreateOutput(Shape):
+    """``lamina create --json``"""
+
+    name: str
+    id: Digest
+    size: Size
+    layers: list[Layer]
+    imports: list[Import]
+
+
+class Removed(Shape):
+    name: str
+    id: Digest
+    freed_blobs: list[Blob]
+    freed_size: Size
+
+
+class RmOutput(Shape):
+    """``lamina rm --json``"""
+
+    removed: list[Removed]
+
+
+class CpOutput(Shape):
+    """``lamina cp --json``"""
+
+    source: str
+    destination: str
+    id: Digest
+
+
+ParameterChange = tuple[ParameterValue | None, ParameterValue | None]
+DiffAspect = Literal["layers", "layer_order", "from", "config", "parameters", "template",
+                     "system", "license", "messages"]
+
+
+class DiffOutput(Shape):
+    """``lamina diff --json``: ``identical`` exactly when both models have the same ID."""
+
+    identical: bool
+    a: ModelRef
+    b: ModelRef
+    differences: list[DiffAspect]
+    shared: list[Layer]
+    only_a: list[Layer]
+    only_b: list[Layer]
+    parameters: dict[str, ParameterChange] = Field(
+        description="runtime parameters that differ: [a's value, b's value], null when unset")
+    texts: dict[str, str] = Field(description="a unified diff per differing text")
+
+
+class TempFile(Shape):
+    path: str
+    size: Size
+
+
+class GcOutput(Shape):
+    """``lamina gc --json``"""
+
+    dry_run: bool
+    grace_seconds: float
+    deleted_blobs: list[Blob]
+    deleted_temp_files: list[TempFile]
+    freed_size: Size
+    kept_blobs: list[Blob] = Field(description="unused blobs younger than the grace period")
+
+
+class DuOutput(Shape):
+    """``lamina du --json``"""
+
+    models: int
+    logical_size: Size
+    stored_size: Size
+    on_disk_size: Size
+    saved_by_dedupe_size: int
+    shared_with_sources_size: Size
+    unreferenced_size: Size
+
+
+class CorruptBlob(Shape):
+    digest: Digest
+    actual_digest: Digest
+
+
+class MissingBlob(Shape):
+    digest: Digest
+    model: str
+
+
+class VerifyOutput(Shape):
+    """``lamina verify --json``"""
+
+    ok: bool
+    checked: int
+    corrupt: list[CorruptBlob]
+    missing: list[MissingBlob]
+    damaged_manifests: list[str]
+
+
+class Instruction(Shape):
+    line: int
+    instruction: str
+    value: str
+    name: str | None = None
+    role: str | None = None
+
+
+class Diagnostic(Shape):
+    severity: Literal["error", "warning"]
+    line: int
+    column: int
+    message: str
+
+
+class CheckedFile(Shape):
+    file: str
+    ok: bool
+    instructions: list[Instruction]
+    diagnostics: list[Diagnostic]
+
+
+class CheckOutput(Shape):
+    """``lamina check --json``"""
+
+    ok: bool
+    errors: int
+    warnings: int
+    files: list[CheckedFile]
+
+
+OUTPUTS: tuple[type[Shape], ...] = (
+    ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
+    GcOutput, DuOutput, VerifyOutput, CheckOutput,
+)  # fmt: skip
+
+
+def json_schema() -> dict[str, object]:
+    """One JSON Schema document whose ``$defs`` describe every output."""
+    _, schema = models_json_schema(
+        [(model, "serialization") for model in OUTPUTS],
+        title="lamina --json outputs",
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":
+    print(schema_text(), end="")

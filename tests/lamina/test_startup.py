@@ -1,0 +1,50 @@
+"""lamina answers at once: importing the CLI, and running list and show, load no heavy module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+
+HEAVY = ("numpy", "gguf", "lark", "httpx", "pydantic", "rich")
+
+
+def imported_by(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """The heavy top-level modules loaded after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport sys, json; print(json.dumps(sorted(set(m.split('.')[0] " \
+            "for m in sys.modules))))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, env=env)
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    return [name for name in HEAVY if name in loaded]
+
+
+def calling(args: list[str]) -> str:
+    return f"from lamina.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass"
+
+
+def test_importing_the_cli_loads_no_heavy_module() -> None:
+    assert imported_by("import lamina.cli") == []
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["list"], ["show", "m"]])
+def test_fast_commands_load_no_heavy_module(
+    args: list[str], tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("LAMINA_HOME", str(home))
+    (tiny_gguf.parent / "Modelfile").write_text("FROM ./tiny.gguf\nSYSTEM hi\n")
+    CliRunner().invoke(main, ["create", "m", "-f", str(tiny_gguf.parent / "Modelfile")],
+                       catch_exceptions=False)
+    assert imported_by(calling(args), env={"LAMINA_HOME": str(home), "PATH": ""}) == []
+
+
+def test_json_output_needs_pydantic_only_then(tmp_path: Path) -> None:
+    env = {"LAMINA_HOME": str(tmp_path), "PATH": ""}
+    assert imported_by(calling(["list", "--json"]), env=env) == ["pydantic"]
