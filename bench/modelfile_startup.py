@@ -99,9 +99,14 @@ def main() -> None:
                 if stale is not None:
                     _delete(stale)
                 times[name].append(_run(program, env))
+    medians = {name: statistics.median(samples) for name, samples in times.items()}
+    base = medians["python -c pass"]
+    build = medians["lark, built on each start"]
     print(f"time to first parse, median of {rounds} alternating runs:")
-    for name, samples in times.items():
-        print(f"  {name:28} {statistics.median(samples) * 1000:7.1f} ms")
+    print(f"  {'':28} {'wall':>9} {'- bare':>9} {'/ build':>8}")
+    for name, median in medians.items():
+        print(f"  {name:28} {median * 1000:6.1f} ms {(median - base) * 1000:6.1f} ms"
+              f" {(median - base) / (build - base):8.2f}")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ Nothing here runs at import: ``import modelfile`` costs no Lark import and no gr
 so commands that never parse (``lamina --help``, ``list``) do not pay for them.
 
 Why Lark's own cache and not a generated standalone parser: ``bench/modelfile_startup.py``
-(whole-process wall time to the first parse, medians of 31 alternating runs; a bare
-``python -c pass`` took 31 ms) measured 89 ms for importing Lark and loading the cached tables,
-110 ms for building the grammar on each start, and 108 ms for the standalone module, which is a
-large file to import and still deserialises and compiles its lexer when it loads. A standalone
-parser would also put a generated copy of Lark's runtime into this repository, to regenerate by
-hand on every grammar change; the cache needs no step: Lark keys it by the grammar, the options,
-its own version and Python's, and rebuilds a stale one.
+(whole-process wall time to the first parse, medians of 31 alternating runs, less a bare
+``python -c pass``) measured 82 ms for importing Lark and loading the cached tables, 121 ms for
+building the grammar on each start and 109 ms for the standalone module (0.68 and 0.90 of
+building), which is a large file to import and still deserialises and compiles its lexer.
+A standalone parser would also put a generated copy of Lark's runtime into this repository, to
+regenerate by hand on every grammar change; the cache needs no step: Lark keys it by the
+grammar, the options, its own version and Python's, and rebuilds a stale one.
 
 This is the package's one piece of file-system code besides ``parse_file``. It never fails a
 parse: a cache that cannot be written or read is skipped and the grammar built in memory.
@@ -18,10 +18,8 @@ parse: a cache that cannot be written or read is skipped and the grammar built i
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +30,15 @@ _OPTIONS: dict[str, Any] = {"parser": "lalr", "lexer": "contextual", "maybe_plac
 
 
 def grammar_text() -> str:
+    from importlib.resources import files  # with its imports, 6 ms: not at package import
+
     return files("modelfile").joinpath("modelfile.lark").read_text(encoding="utf-8")
 
 
 def cache_path(grammar: str) -> Path:
     """The cache file for this grammar, Lark and Python, in the user's cache folder."""
+    import hashlib
+
     import lark
     from platformdirs import user_cache_dir
 
