@@ -283,3 +283,25 @@ def test_a_missing_path_under_json_is_a_json_error(tmp_path: Path) -> None:
     assert (code, err) == (1, "")
     assert json.loads(out) == {"error": {
         "code": "file_not_found", "message": f"{missing}: no such file or directory"}}
+
+
+def test_fmt_refuses_bomless_utf16_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    data = "from x\nSYSTEM hi\n".encode("utf-16-le")
+    path.write_bytes(data)
+    code, out, err = run("fmt", str(path))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"{path}:1:1: the file is UTF-16 LE without a byte-order mark")
+    assert err.count("\n") == 1 and path.read_bytes() == data
+
+
+def test_fmt_check_and_diff_of_standard_input_together() -> None:
+    code, out, err = run_stdin(MESSY.encode(), "fmt", "--check", "--diff", "-")
+    assert (code, err) == (1, "<stdin> is not formatted canonically\n")
+    assert out.startswith("--- <stdin>\n+++ <stdin>\n")
+
+
+def test_fmt_of_invalid_standard_input_writes_nothing_to_stdout() -> None:
+    code, out, err = run_stdin(INVALID_UTF8, "fmt", "-")
+    assert (code, out) == (1, "")
+    assert err.startswith("<stdin>:2:11: not valid UTF-8: 0xE9")
