@@ -86,7 +86,8 @@ class Modelfile:
     # Characters Ollama's reader drops without a word (zero-width joiners, no-break spaces...),
     # kept so that ``check`` can warn about them.
     invisible: tuple[tuple[Position, str], ...] = field(default=(), compare=False)
-    # Where it came from, for messages that show the offending line.
+    # Where it came from, and its text as read (invisible characters included, so positions
+    # index into it), for messages that show the offending line.
     file: str | None = field(default=None, compare=False)
     source: str = field(default="", compare=False, repr=False)
 
