@@ -1,12 +1,14 @@
 """The ``lamina`` command: a click group that gathers the command modules and turns every error
 into one message and one exit code (see ``errors``).
 
-Start-up matters here (people type ``lamina list`` dozens of times a day), so this module and
-the command modules import only click at the top; each command imports what it uses.
+Start-up matters here (people type ``lamina list`` dozens of times a day): a command's module
+is imported only when that command runs (or help lists them all), and command modules import
+only click at the top; each command imports what it uses.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +19,6 @@ import click
 
 from . import __version__
 from .app import App, Failure
-from .commands import language, maintenance, models
 from .errors import USAGE, explain
 
 
@@ -27,7 +28,27 @@ def wants_json(args: Sequence[str]) -> bool:
     return "--json" in options
 
 
+# command name -> (module in lamina.commands, the click command in it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fmt": ("language", "fmt"), "check": ("language", "check"),
+    "create": ("models", "create"), "list": ("models", "list_models"), "show": ("models", "show"),
+    "rm": ("models", "rm"), "cp": ("models", "cp"), "diff": ("models", "diff"),
+    "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),
+}  # fmt: skip
+
+
 class LaminaGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module = importlib.import_module(f"lamina.commands.{where[0]}")
+        command: click.Command = getattr(module, where[1])
+        return command
+
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
@@ -67,10 +88,3 @@ def main(ctx: click.Context, home: Path | None) -> None:
         click.echo(ctx.get_help())
         ctx.exit(0)
 
-
-for command in (
-    language.fmt, language.check,
-    models.create, models.list_models, models.show, models.rm, models.cp, models.diff,
-    maintenance.gc, maintenance.du, maintenance.verify,
-):  # fmt: skip
-    main.add_command(command)

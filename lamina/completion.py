@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 
 def complete_model_names(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """Stored model names starting with ``incomplete``, as ``lamina list`` spells them."""
+    from click.shell_completion import CompletionItem
+
     from store import Store, StoreError
 
     home = ctx.find_root().params.get("home")

@@ -15,15 +15,14 @@ language package (its parser) or the store just to compare classes would slow ev
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import click
 
 SUCCESS, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
 
 
-@dataclass(frozen=True, slots=True)
-class Explained:
+class Explained(NamedTuple):
     """What the user sees for one error: a message, a stable code for scripts, an exit code."""
 
     message: str

@@ -5,41 +5,103 @@
 
 A model is a manifest: a config blob plus layers (weights, template, system, licenses,
 params, messages), each addressed by its SHA-256.
+
+Importing ``store`` loads none of its modules: each name below is loaded on first use, so that
+``lamina list`` does not pay for ``create``'s or ``gc``'s code.
 """
 
-from .blobs import BlobStore, ImportResult
-from .config import ModelConfig
-from .create import CreateResult, Reporter, create
-from .digest import Digest
-from .errors import (
-    BlobNotFound,
-    CreateError,
-    DigestMismatch,
-    GGUFError,
-    InvalidDigest,
-    InvalidName,
-    ModelNotFound,
-    SourceChanged,
-    StorageError,
-    StoreError,
-)
-from .gguf import GGUFInfo, read_info
-from .inspect import LICENSE_HEAD_LINES, ModelDiff, ModelInfo, diff, rebuild_modelfile, show
-from .layout import Layout
-from .link import LinkMethod
-from .maintenance import (
-    GRACE_SECONDS,
-    DiskUsage,
-    GcReport,
-    VerifyReport,
-    du,
-    gc,
-    total_blob_bytes,
-    verify,
-)
-from .manifest import Descriptor, Manifest
-from .models import ModelEntry, Store, default_root
-from .names import Name
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore, ImportResult
+    from .config import ModelConfig
+    from .create import CreateResult, Reporter, create
+    from .digest import Digest
+    from .errors import (
+        BlobNotFound,
+        CreateError,
+        DigestMismatch,
+        GGUFError,
+        InvalidDigest,
+        InvalidName,
+        ModelNotFound,
+        SourceChanged,
+        StorageError,
+        StoreError,
+    )
+    from .gguf import GGUFInfo, read_info
+    from .inspect import LICENSE_HEAD_LINES, ModelDiff, ModelInfo, diff, rebuild_modelfile, show
+    from .layout import Layout
+    from .link import LinkMethod
+    from .maintenance import (
+        GRACE_SECONDS,
+        DiskUsage,
+        GcReport,
+        VerifyReport,
+        du,
+        gc,
+        total_blob_bytes,
+        verify,
+    )
+    from .manifest import Descriptor, Manifest
+    from .models import ModelEntry, Store, default_root
+    from .names import Name
+
+# module -> the public names it defines
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "blobs": ("BlobStore", "ImportResult"),
+    "config": ("ModelConfig",),
+    "create": ("CreateResult", "Reporter", "create"),
+    "digest": ("Digest",),
+    "errors": (
+        "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidDigest",
+        "InvalidName", "ModelNotFound", "SourceChanged", "StorageError", "StoreError",
+    ),
+    "gguf": ("GGUFInfo", "read_info"),
+    "inspect": (
+        "LICENSE_HEAD_LINES", "ModelDiff", "ModelInfo", "diff", "rebuild_modelfile", "show",
+    ),
+    "layout": ("Layout",),
+    "link": ("LinkMethod",),
+    "maintenance": (
+        "GRACE_SECONDS", "DiskUsage", "GcReport", "VerifyReport", "du", "gc", "total_blob_bytes",
+        "verify",
+    ),
+    "manifest": ("Descriptor", "Manifest"),
+    "models": ("ModelEntry", "Store", "default_root"),
+    "names": ("Name",),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: object) -> None:
+        # Python binds each submodule on its package when it first loads; ``store.create`` must
+        # stay the function however the ``create`` module came to be loaded.
+        if isinstance(value, types.ModuleType) and _HOME.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "GRACE_SECONDS",

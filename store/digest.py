@@ -6,7 +6,6 @@ In memory a digest is always ``sha256:<hex>``; only ``layout`` knows the on-disk
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -30,6 +29,8 @@ class Digest:
     @classmethod
     def of(cls, data: bytes) -> Digest:
         """The digest of ``data``."""
+        import hashlib  # here: loading OpenSSL costs milliseconds that reading a store need not
+
         return cls(hashlib.sha256(data).hexdigest())
 
     @property

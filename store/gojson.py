@@ -23,9 +23,12 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from .errors import StoreError
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 __all__ = ["Float32", "encode", "marshal"]
 
@@ -54,6 +57,8 @@ class Float32(float):
 def _shortest(value: float, *, mantissa_bits: int, min_exponent: int) -> tuple[str, int]:
     """Digits and power of ten of the shortest decimal that reads back to ``value`` (> 0) in a
     binary format with that many fraction bits, closest to ``value`` on ties (Ryu/Go rules)."""
+    from fractions import Fraction  # here: it loads decimal, which reading JSON never needs
+
     mantissa, exponent = _decompose(value, mantissa_bits, min_exponent)
     exact = Fraction(mantissa) * Fraction(2) ** exponent
     half_up = Fraction(2) ** exponent / 2
@@ -90,6 +95,8 @@ def _decompose(value: float, mantissa_bits: int, min_exponent: int) -> tuple[int
 
 
 def _floor_log10(value: Fraction) -> int:
+    from fractions import Fraction
+
     guess = math.floor(math.log10(value.numerator) - math.log10(value.denominator))
     while Fraction(10) ** guess > value:
         guess -= 1

@@ -16,16 +16,18 @@ write it at once. Each call opens its own short connection: safe across threads 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .digest import Digest
 from .errors import StorageError
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["CHUNK_SIZE", "FileKey", "HashCache", "Hasher", "Progress", "settled"]
 
@@ -58,6 +60,8 @@ class Hasher:
     """SHA-256 of everything fed to it, with its byte count, reporting progress."""
 
     def __init__(self, progress: Progress | None = None) -> None:
+        import hashlib  # here: reading a store loads no OpenSSL
+
         self._sha = hashlib.sha256()
         self._progress = progress
         self.size = 0
@@ -157,6 +161,8 @@ class HashCache:
 
     @contextlib.contextmanager
     def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+        import sqlite3  # here: only creates and verify open the cache, and list starts faster
+
         try:
             if create:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from . import gojson, mediatypes
@@ -189,6 +188,8 @@ def diff(store: Store, a: str | Name, b: str | Name) -> ModelDiff:
 
 
 def _unified(label: str, a: Name, b: Name, one: str, two: str) -> str:
+    import difflib  # here: show does not diff
+
     lines = difflib.unified_diff(
         one.splitlines(keepends=True), two.splitlines(keepends=True),
         fromfile=f"{a.display_shortest()} {label}", tofile=f"{b.display_shortest()} {label}",

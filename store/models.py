@@ -9,21 +9,23 @@ used.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import locks
-from .blobs import BlobStore
 from .digest import Digest
 from .errors import BlobNotFound, ModelNotFound, StorageError, StoreError
-from .gguf import GGUFInfo, read_info
 from .layout import TEMP_PREFIX, Layout
-from .link import fsync_dir
 from .manifest import Manifest
 from .names import Name
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+    from .gguf import GGUFInfo
 
 
 def default_root() -> Path:
@@ -52,7 +54,13 @@ class Store:
 
     def __init__(self, root: Path | None = None) -> None:
         self.layout = Layout(Path(root) if root is not None else default_root())
-        self.blobs = BlobStore(self.layout)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        # made when first used, so that listing names and manifests loads no blob-writing code
+        from .blobs import BlobStore
+
+        return BlobStore(self.layout)
 
     @property
     def root(self) -> Path:
@@ -112,6 +120,8 @@ class Store:
         """The GGUF header of a stored weights blob; BlobNotFound when the blob is gone."""
         if not self.blobs.exists(digest):
             raise BlobNotFound(str(digest))
+        from .gguf import read_info
+
         return read_info(self.blobs.path(digest))
 
     # -- manifests ---------------------------------------------------------------------------
@@ -213,6 +223,8 @@ class Store:
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # here: only writing a manifest needs it
+
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(handle, "wb") as out:
@@ -224,6 +236,8 @@ def _write_atomically(path: Path, data: bytes) -> None:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        from .link import fsync_dir
+
         fsync_dir(path.parent)
     except OSError as exc:
         raise StorageError(str(path), f"cannot write manifest: {exc.strerror or exc}") from exc

@@ -7,11 +7,9 @@ written to the streams as it is: never through rich, which would read ``[bold]``
 
 from __future__ import annotations
 
-import difflib
 import errno
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -110,6 +108,8 @@ def _write_atomically(path: Path, text: str) -> None:
     """Replace the file's text, keeping its mode; a symlink stays a link to the new text."""
     target = Path(os.path.realpath(path))
     mode = target.stat().st_mode & 0o7777
+    import tempfile
+
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
@@ -123,6 +123,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def unified_diff(before: str, after: str, name: str) -> str:
     """A unified diff patch(1) and git apply read, marking a last line without a line end."""
+    import difflib
+
     lines = difflib.unified_diff(
         before.splitlines(keepends=True), after.splitlines(keepends=True),
         fromfile=name, tofile=name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -11,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .. import diffing
 from ..app import App, ProgressSink, pass_app
 from ..completion import complete_model_names
 from ..options import json_option, quiet_option
@@ -131,6 +129,8 @@ def list_models(app: App, as_json: bool) -> None:
     """List models: NAME, ID, SIZE, MODIFIED (columns never cut, whatever the width)."""
     entries = app.store().entries()
     if as_json:
+        import datetime
+
         from .. import schema
 
         app.emit(schema.ListOutput(models=[
@@ -322,6 +322,8 @@ def cp(app: App, source: str, destination: str, as_json: bool) -> None:
 def diff(app: App, a: str, b: str, as_json: bool) -> None:
     """Compare two models: layers (and their order), parameters, system, template, license."""
     import store
+
+    from .. import diffing
 
     the_store = app.store()
     compared = diffing.compare(store.show(the_store, a), store.show(the_store, b),

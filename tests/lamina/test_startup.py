@@ -33,6 +33,18 @@ def test_importing_the_cli_loads_no_heavy_module() -> None:
     assert imported_by("import lamina.cli") == []
 
 
+def test_a_command_loads_only_its_own_module(tmp_path: Path) -> None:
+    probe = (f"{calling(['list'])}\nimport sys\nprint(sorted(m for m in sys.modules"
+             " if m.startswith(('lamina.commands.', 'store.'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, env={"LAMINA_HOME": str(tmp_path), "PATH": ""})
+    loaded = done.stdout.splitlines()[-1]
+    assert "lamina.commands.models" in loaded
+    for unwanted in ("language", "maintenance", "store.create", "store.blobs", "store.gguf",
+                     "store.inspect", "store.maintenance"):
+        assert unwanted not in loaded
+
+
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["list"], ["show", "m"]])
 def test_fast_commands_load_no_heavy_module(
     args: list[str], tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
