@@ -35,20 +35,25 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("store", "ModelNotFound", "model_not_found"),
     ("store", "BlobNotFound", "blob_not_found"),
     ("store", "InvalidName", "invalid_name"),
-    ("store", "InvalidDigest", "invalid_digest"),
+    ("ocitypes", "InvalidDigest", "invalid_digest"),
     ("store", "DigestMismatch", "digest_mismatch"),
+    ("store", "ManifestBlobUnknown", "manifest_blob_unknown"),
+    ("store", "ManifestInvalid", "manifest_invalid"),
+    ("ocitypes", "ManifestInvalid", "manifest_invalid"),
+    ("ocitypes", "InvalidJSON", "invalid_json"),
     ("store", "GGUFError", "invalid_gguf"),
     ("store", "SourceChanged", "source_changed"),
     ("store", "CreateError", "create_failed"),
     ("store", "StorageError", "storage_error"),
     ("store", "StoreError", "store_error"),
+    ("ocitypes", "OCIError", "oci_error"),
     ("modelfile", "ModelfileSyntaxError", "modelfile_syntax_error"),
     ("modelfile", "ModelfileInvalid", "modelfile_invalid"),
     ("modelfile", "ModelfileError", "modelfile_error"),
 )
 
 ERROR_CODES: tuple[str, ...] = (
-    *(code for _, _, code in _LIBRARY_ERRORS),
+    *dict.fromkeys(code for _, _, code in _LIBRARY_ERRORS),
     "file_not_found", "os_error", "usage_error", "lint_failed", "verify_failed", "interrupted",
     "internal_error",
 )  # fmt: skip
@@ -74,5 +79,7 @@ def explain(error: BaseException) -> Explained:
 
 
 def _os_message(error: OSError) -> str:
-    reason = error.strerror or str(error)
+    from store.errors import advice_for  # the store's one table of what an OSError means
+
+    reason = advice_for(error)
     return f"{error.filename}: {reason}" if error.filename is not None else reason

@@ -6,7 +6,7 @@ import difflib
 import re
 from enum import Enum
 
-from .float32 import to_float32
+from ocitypes.float32 import to_float32
 
 ParameterValue = int | float | bool | list[str]
 

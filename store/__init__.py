@@ -18,17 +18,19 @@ import types
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ocitypes import Descriptor, Digest, InvalidDigest, Manifest
+
     from .blobs import BlobStore, ImportResult
     from .config import ModelConfig
     from .create import CreateResult, Reporter, create
-    from .digest import Digest
     from .errors import (
         BlobNotFound,
         CreateError,
         DigestMismatch,
         GGUFError,
-        InvalidDigest,
         InvalidName,
+        ManifestBlobUnknown,
+        ManifestInvalid,
         ModelNotFound,
         SourceChanged,
         StorageError,
@@ -48,7 +50,6 @@ if TYPE_CHECKING:
         total_blob_bytes,
         verify,
     )
-    from .manifest import Descriptor, Manifest
     from .models import ModelEntry, Store, default_root
     from .names import Name
 
@@ -57,10 +58,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "blobs": ("BlobStore", "ImportResult"),
     "config": ("ModelConfig",),
     "create": ("CreateResult", "Reporter", "create"),
-    "digest": ("Digest",),
     "errors": (
-        "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidDigest",
-        "InvalidName", "ModelNotFound", "SourceChanged", "StorageError", "StoreError",
+        "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidName",
+        "ManifestBlobUnknown", "ManifestInvalid", "ModelNotFound", "SourceChanged",
+        "StorageError", "StoreError",
     ),
     "gguf": ("GGUFInfo", "read_info"),
     "inspect": (
@@ -72,7 +73,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "GRACE_SECONDS", "DiskUsage", "GcReport", "VerifyReport", "du", "gc", "total_blob_bytes",
         "verify",
     ),
-    "manifest": ("Descriptor", "Manifest"),
+    "ocitypes": ("Descriptor", "Digest", "InvalidDigest", "Manifest"),
     "models": ("ModelEntry", "Store", "default_root"),
     "names": ("Name",),
 }
@@ -83,9 +84,16 @@ def __getattr__(name: str) -> object:
     module = _HOME.get(name)
     if module is None:
         raise AttributeError(f"module 'store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(_load(module), name)
     globals()[name] = value
     return value
+
+
+def _load(module: str) -> types.ModuleType:
+    # The OCI vocabulary lives in the shared leaf package; the store re-exports it.
+    if module == "ocitypes":
+        return importlib.import_module("ocitypes")
+    return importlib.import_module(f".{module}", __name__)
 
 
 def __dir__() -> list[str]:
@@ -123,6 +131,8 @@ __all__ = [
     "Layout",
     "LinkMethod",
     "Manifest",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
     "ModelConfig",
     "ModelDiff",
     "ModelEntry",

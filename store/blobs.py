@@ -22,7 +22,6 @@ files beside the target, for pulls) will reuse ``_publish`` when it comes.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import time
@@ -32,8 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .digest import Digest
-from .errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError, StoreError
+from ocitypes import Digest
+
+from .errors import (
+    BlobNotFound,
+    DigestMismatch,
+    SourceChanged,
+    StorageError,
+    StoreError,
+    storage_errors,
+)
 from .hashcache import FileKey, HashCache, Hasher, Progress, settled
 from .layout import TEMP_PREFIX, Layout
 from .link import DEFAULT_METHODS, LinkMethod, fsync_dir, link_file, write_all
@@ -118,7 +125,7 @@ class BlobStore:
     ) -> ImportResult:
         """Store a user's file, sharing its blocks or inode instead of copying when possible."""
         src = Path(src)
-        with _storage_errors(src):
+        with storage_errors(src):
             before = os.stat(src)
         if not stat.S_ISREG(before.st_mode):
             raise StorageError(str(src), "not a regular file; give the path of a GGUF file")
@@ -127,7 +134,7 @@ class BlobStore:
             return ImportResult(known, before.st_size, None, hashed=False)
         allow = DEFAULT_METHODS if allow_link else frozenset({LinkMethod.COPY})
         hasher = Hasher(progress)
-        with _storage_errors(self.layout.blobs), self._temp() as temp:
+        with storage_errors(self.layout.blobs), self._temp() as temp:
             method = link_file(src, temp, allow=allow, on_copy_chunk=hasher.update)
             seen = self._hash_placed(src, temp, before, method, hasher)
             digest = hasher.digest()
@@ -135,7 +142,7 @@ class BlobStore:
                 published = self._publish_import(src, temp, digest, method, seen)
             if not published:
                 self._keep(digest)
-        with _storage_errors(src):
+        with storage_errors(src):
             self._remember_import(src, digest, method, before, seen, published=published)
         return ImportResult(digest, hasher.size, method if published else None, hashed=True)
 
@@ -200,15 +207,15 @@ class BlobStore:
     ) -> BlobInfo:
         hasher = Hasher(progress)
         with self._temp() as temp:
-            with _storage_errors(self.layout.blobs):
+            with storage_errors(self.layout.blobs):
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BLOB_MODE)
             try:
                 for chunk in chunks:
                     view = memoryview(chunk).cast("B")
                     hasher.update(view)
-                    with _storage_errors(self.layout.blobs):
+                    with storage_errors(self.layout.blobs):
                         write_all(fd, view)
-                with _storage_errors(self.layout.blobs):
+                with storage_errors(self.layout.blobs):
                     os.fchmod(fd, BLOB_MODE)
                     os.fsync(fd)
             finally:
@@ -216,7 +223,7 @@ class BlobStore:
             digest = hasher.digest()
             if expected is not None and digest != expected:
                 raise DigestMismatch(str(expected), str(digest), what="blob")
-            with _storage_errors(self.layout.blobs):
+            with storage_errors(self.layout.blobs):
                 if expected is None:
                     with self._blob_lock(digest):
                         published = self._publish(temp, digest)
@@ -314,7 +321,7 @@ class BlobStore:
         """The hash cache's answer; it is advisory, so a damaged cache only costs a re-hash."""
         try:
             return self.cache.get(FileKey.of(st))
-        except StoreError:  # unreadable, or a row that is not a digest
+        except (StoreError, ValueError):  # unreadable, or a row that is not a digest
             return None
 
     def _remember(self, st: os.stat_result, digest: Digest) -> None:
@@ -330,7 +337,7 @@ class BlobStore:
     @contextlib.contextmanager
     def _temp(self) -> Iterator[Path]:
         """A fresh temp path in the blobs folder (not created), removed on the way out."""
-        with _storage_errors(self.layout.blobs):
+        with storage_errors(self.layout.blobs):
             self.layout.blobs.mkdir(parents=True, exist_ok=True)
         temp = self.layout.blobs / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
         try:
@@ -342,7 +349,7 @@ class BlobStore:
     @contextlib.contextmanager
     def _blob_lock(self, digest: Digest) -> Iterator[None]:
         path = self.layout.blob_lock(digest)
-        with _storage_errors(path):
+        with storage_errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         import filelock  # imported here: it costs 40 ms, and only writers lock blobs
 
@@ -362,7 +369,7 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(str(digest)) from exc
         except OSError as exc:
-            raise _storage_error(exc, self.path(digest)) from exc
+            raise StorageError.from_oserror(exc, self.path(digest)) from exc
 
     def _entries(self) -> Iterator[Path]:
         try:
@@ -370,7 +377,7 @@ class BlobStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise _storage_error(exc, self.layout.blobs) from exc
+            raise StorageError.from_oserror(exc, self.layout.blobs) from exc
         for name in sorted(names):
             yield self.layout.blobs / name
 
@@ -383,29 +390,3 @@ def _moved(before: os.stat_result, after: os.stat_result) -> bool:
 
 def _content_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
-@contextlib.contextmanager
-def _storage_errors(path: Path) -> Iterator[None]:
-    """Turn an OSError into a StorageError naming the file involved (or ``path``)."""
-    try:
-        yield
-    except OSError as exc:
-        raise _storage_error(exc, path) from exc
-
-
-_ADVICE = {
-    errno.ENOSPC: "the disk is full; free some space and run the command again",
-    errno.EDQUOT: "the disk quota is exhausted; free some space and run the command again",
-    errno.EACCES: "permission denied; check who owns this path and its mode",
-    errno.EPERM: "operation not permitted; check who owns this path and its mode",
-    errno.EROFS: "the file system is read-only; use a store on a writable disk",
-    errno.ENOENT: "no such file or directory",
-    errno.EIO: "input/output error; the disk may be failing",
-}
-
-
-def _storage_error(exc: OSError, path: Path) -> StorageError:
-    where = exc.filename if isinstance(exc.filename, str | os.PathLike) else path
-    problem = _ADVICE.get(exc.errno or 0) or exc.strerror or str(exc)
-    return StorageError(os.fspath(where), problem)

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import gojson
-from .errors import StoreError
+from ocitypes import gojson
+
+from .errors import StoreError, blob_json_errors
 
 __all__ = ["Draft", "ModelConfig"]
 
@@ -101,7 +102,8 @@ class ModelConfig:
     @classmethod
     def parse(cls, data: bytes) -> ModelConfig:
         """Read a config blob; like Go, a missing field takes its zero value, not a default."""
-        document = gojson.load_object(data, "model config")
+        with blob_json_errors():
+            document = gojson.load_object(data, "model config")
         draft_value = document.get("draft")
         draft = None
         if draft_value is not None:

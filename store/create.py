@@ -17,13 +17,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from . import gojson, mediatypes
+from ocitypes import Descriptor, Manifest, gojson, mediatypes
+
 from .blobs import ImportResult, Progress
 from .config import Draft, ModelConfig
-from .errors import CreateError, GGUFError, InvalidName, ModelNotFound
+from .errors import (
+    CreateError,
+    GGUFError,
+    InvalidName,
+    ModelNotFound,
+    blob_json_errors,
+)
 from .gguf import GGUFInfo, read_info
 from .gguf_merge import plan_merge, shard_group
-from .manifest import Descriptor, Manifest
 from .models import Store
 from .names import Name
 
@@ -307,7 +313,8 @@ def _apply_params(store: Store, recipe: modelfile.Recipe, build: _Build) -> None
 
 def _read_json_object(store: Store, layer: Descriptor) -> dict[str, object]:
     data = store.blobs.read_bytes(layer.digest)
-    return gojson.load_object(data, f"the base model's params layer {layer.digest}")
+    with blob_json_errors():
+        return gojson.load_object(data, f"the base model's params layer {layer.digest}")
 
 
 def _apply_messages(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from store._gguf_scan import ArrayInfo, Header, NotGGUF, TensorInfo, scan
-from store.errors import GGUFError
+from store.errors import GGUFError, advice_for
 
 __all__ = [
     "ArrayInfo",
@@ -133,7 +133,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[Header, os.stat_result]:
     except PermissionError as exc:
         raise GGUFError(name, "permission denied") from exc
     except OSError as exc:
-        raise GGUFError(name, f"cannot read the file: {exc.strerror or exc}") from exc
+        raise GGUFError(name, f"cannot read the file: {advice_for(exc)}") from exc
 
 
 def file_type_name(file_type: int | None) -> str:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from store._gguf_scan import DEFAULT_ALIGNMENT, Header
-from store.errors import GGUFError
+from store.errors import GGUFError, advice_for
 from store.gguf import read_header
 
 __all__ = ["MergePlan", "plan_merge", "shard_group"]
@@ -315,7 +315,7 @@ class _ShardFiles:
             self._file.seek(start)
             data = self._file.read(n)
         except OSError as exc:
-            raise GGUFError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+            raise GGUFError(str(path), f"cannot read the file: {advice_for(exc)}") from exc
         if len(data) != n:
             raise _changed(path)
         return data
@@ -324,7 +324,7 @@ class _ShardFiles:
         try:
             self._file = open(path, "rb")  # noqa: SIM115 -- closed by _close or __exit__
         except OSError as exc:
-            raise GGUFError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+            raise GGUFError(str(path), f"cannot read the file: {advice_for(exc)}") from exc
         self._path = path
         self._check(path, self._file)
 
@@ -341,7 +341,7 @@ class _ShardFiles:
         try:
             status = os.fstat(file.fileno())
         except OSError as exc:
-            raise GGUFError(str(path), f"cannot read the file: {exc.strerror or exc}") from exc
+            raise GGUFError(str(path), f"cannot read the file: {advice_for(exc)}") from exc
         if (status.st_size, status.st_mtime_ns) != self._seen[path]:
             raise _changed(path)
 

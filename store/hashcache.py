@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .digest import Digest
+from ocitypes import Digest
+
 from .errors import StorageError
 
 if TYPE_CHECKING:

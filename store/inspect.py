@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import gojson, mediatypes
+from ocitypes import Descriptor, Manifest, gojson, mediatypes
+
 from .config import ModelConfig
+from .errors import blob_json_errors
 from .gguf import GGUFInfo
-from .manifest import Descriptor, Manifest
 from .models import Store
 from .names import Name
 
@@ -80,10 +81,12 @@ def show(store: Store, name: str | Name) -> ModelInfo:
             licenses.append(_text(store, layer))
         elif kind == mediatypes.PARAMS:
             data = store.blobs.read_bytes(layer.digest)
-            parameters.update(gojson.load_object(data, f"params layer {layer.digest}"))
+            with blob_json_errors():
+                parameters.update(gojson.load_object(data, f"params layer {layer.digest}"))
         elif kind == mediatypes.MESSAGES:
             data = store.blobs.read_bytes(layer.digest)
-            listed = gojson.load_array(data, f"messages layer {layer.digest}")
+            with blob_json_errors():
+                listed = gojson.load_array(data, f"messages layer {layer.digest}")
             messages = tuple(m for m in listed if isinstance(m, dict))
     return ModelInfo(found, manifest, config, weights, template, system, parameters,
                      tuple(licenses), messages)

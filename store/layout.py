@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .digest import Digest
+from ocitypes import Digest
 
 if TYPE_CHECKING:
     from .names import Name
@@ -71,6 +71,6 @@ class Layout:
         if not name.startswith("sha256-") or len(name) != 71:
             return None
         try:
-            return Digest.parse(name)
-        except ValueError:
+            return Digest(name[len("sha256-"):])
+        except ValueError:  # upper case or not hex: not a name lamina or Ollama writes
             return None

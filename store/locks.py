@@ -42,12 +42,12 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise StorageError(str(path), f"cannot open the store lock: {exc.strerror}") from exc
+        raise StorageError.from_oserror(exc, path, "cannot open the store lock") from exc
     try:
         try:
             fcntl.flock(fd, mode)
         except OSError as exc:  # ENOLCK on some network file systems
-            raise StorageError(str(path), f"cannot lock the store: {exc.strerror}") from exc
+            raise StorageError.from_oserror(exc, path, "cannot lock the store") from exc
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock

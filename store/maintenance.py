@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .digest import Digest
+from ocitypes import Digest
+
 from .errors import BlobNotFound, DigestMismatch, StorageError, StoreError
 from .models import Store
 
@@ -58,14 +59,14 @@ def _stat(path: Path) -> os.stat_result | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StorageError(str(path), exc.strerror or str(exc)) from exc
+        raise StorageError.from_oserror(exc, path) from exc
 
 
 def _unlink(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
     except OSError as exc:
-        raise StorageError(str(path), f"cannot delete: {exc.strerror or exc}") from exc
+        raise StorageError.from_oserror(exc, path, "cannot delete") from exc
 
 
 def _size(path: Path) -> int:

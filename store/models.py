@@ -16,11 +16,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocitypes import Digest, Manifest, OCIError
+
 from . import locks
-from .digest import Digest
-from .errors import BlobNotFound, ModelNotFound, StorageError, StoreError
+from .errors import BlobNotFound, ManifestInvalid, ModelNotFound, StorageError, StoreError
 from .layout import TEMP_PREFIX, Layout
-from .manifest import Manifest
 from .names import Name
 
 if TYPE_CHECKING:
@@ -133,11 +133,13 @@ class Store:
         except FileNotFoundError:
             raise ModelNotFound(name.display_shortest()) from None
         except OSError as exc:
-            raise StorageError(str(path), exc.strerror or str(exc)) from exc
+            raise StorageError.from_oserror(exc, path) from exc
         try:
             return Manifest.parse(data)
-        except StoreError as exc:
-            raise StoreError(f"{path}: {exc} (the manifest is damaged; rm the model)") from exc
+        except OCIError as exc:
+            raise ManifestInvalid(
+                str(path), f"{exc} (the manifest is damaged; rm the model)"
+            ) from exc
 
     def write_manifest(self, name: Name, manifest: Manifest) -> Name:
         """Publish a manifest under ``name`` (an existing spelling wins); call under ``writing``."""
@@ -202,7 +204,7 @@ class Store:
             try:
                 path.unlink()
             except OSError as exc:
-                raise StorageError(str(path), exc.strerror or str(exc)) from exc
+                raise StorageError.from_oserror(exc, path) from exc
             _prune_empty_dirs(path.parent, self.layout.manifests)
             orphans = self._orphans(digests)
             for digest in orphans:
@@ -240,7 +242,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
         fsync_dir(path.parent)
     except OSError as exc:
-        raise StorageError(str(path), f"cannot write manifest: {exc.strerror or exc}") from exc
+        raise StorageError.from_oserror(exc, path, "cannot write manifest") from exc
 
 
 def _prune_empty_dirs(start: Path, stop: Path) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .digest import Digest
+from ocitypes import Digest
+
 from .errors import InvalidName
 
 __all__ = [
@@ -84,7 +85,8 @@ def _split_digest(text: str, rest: str) -> tuple[str, Digest | None]:
     rest, digest_text = rest.split("@", 1)
     if _DIGEST.fullmatch(digest_text) is None:
         raise InvalidName(text, f"digest {digest_text!r} is not sha256:<64 hex digits>")
-    return rest, Digest.parse(digest_text)
+    # Ollama accepts the file spelling and upper case here; the digest itself is canonical.
+    return rest, Digest(digest_text[len("sha256:"):].lower())
 
 
 @dataclass(frozen=True, slots=True)

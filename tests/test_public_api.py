@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-# Who may import whom: modelfile <- store; registry imports nothing of ours; lamina on top.
+# Who may import whom: ocitypes is the pure leaf under all; modelfile <- store; registry speaks
+# only the shared OCI types, never the store; lamina on top.
 ALLOWED = {
-    "modelfile": set(),
-    "store": {"modelfile"},
-    "registry": set(),
-    "lamina": {"modelfile", "store", "registry"},
+    "ocitypes": set(),
+    "modelfile": {"ocitypes"},
+    "store": {"ocitypes", "modelfile"},
+    "registry": {"ocitypes"},
+    "lamina": {"ocitypes", "modelfile", "store", "registry"},
 }
 
 

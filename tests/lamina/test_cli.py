@@ -49,7 +49,7 @@ def test_an_unforeseen_error_is_one_line_not_a_traceback(
 def test_exit_codes_table() -> None:
     assert (errors.SUCCESS, errors.FAILED, errors.USAGE) == (0, 1, 2)
     assert errors.explain(FileNotFoundError(2, "No such file or directory", "x")) == (
-        errors.Explained("x: No such file or directory", "file_not_found", 1))
+        errors.Explained("x: no such file or directory", "file_not_found", 1))
     assert errors.explain(KeyboardInterrupt()).exit_code == 130
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from ocitypes.digest import Digest
 from store import hashcache, link
 from store.blobs import BlobStore
-from store.digest import Digest
 from store.errors import BlobNotFound, DigestMismatch, SourceChanged, StorageError
 from store.layout import TEMP_PREFIX, Layout
 from store.link import LinkMethod, LinkUnsupported

@@ -11,7 +11,7 @@ import pytest
 
 import modelfile
 import store
-from store import mediatypes
+from ocitypes import mediatypes
 from store.link import LinkMethod
 from tests.conftest import MakeGGUF
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from store.digest import Digest
+from ocitypes.digest import Digest
 from store.errors import StorageError
 from store.hashcache import CHUNK_SIZE, FileKey, HashCache, Hasher
 
@@ -78,7 +78,7 @@ def test_a_damaged_cache_is_a_storage_error(cache: HashCache) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from store.digest import Digest
+from ocitypes.digest import Digest
 from store.hashcache import CHUNK_SIZE, FileKey, HashCache, Hasher
 cache = HashCache(Path(sys.argv[1]))
 worker = int(sys.argv[2])

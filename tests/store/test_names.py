@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store.digest import Digest
+from ocitypes.digest import Digest
 from store.errors import InvalidName
 from store.names import Name, is_valid_namespace
 

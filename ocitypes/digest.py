@@ -1,6 +1,7 @@
 """SHA-256 digests as a small frozen value type.
 
-In memory a digest is always ``sha256:<hex>``; only ``layout`` knows the on-disk spelling
+A digest is always spelled ``sha256:<64 lower-case hex>``: the OCI spec allows other algorithms
+and upper case nowhere that lamina reads. Only the store's layout knows the on-disk file spelling
 ``sha256-<hex>``.
 """
 
@@ -11,20 +12,24 @@ from dataclasses import dataclass
 
 from .errors import InvalidDigest
 
-_PATTERN = re.compile(r"sha256[:-]([0-9a-fA-F]{64})")
+_HEX = re.compile(r"[0-9a-f]{64}")
+PREFIX = "sha256:"
 
 
 @dataclass(frozen=True, order=True, slots=True)
 class Digest:
     hex: str
 
+    def __post_init__(self) -> None:
+        if _HEX.fullmatch(self.hex) is None:
+            raise InvalidDigest(self.hex)
+
     @classmethod
     def parse(cls, text: str) -> Digest:
-        """Accept ``sha256:<hex>`` or Ollama's file spelling ``sha256-<hex>``."""
-        match = _PATTERN.fullmatch(text.strip())
-        if match is None:
+        """Exactly ``sha256:<64 lower-case hex>``: no blanks, no upper case, no ``sha256-``."""
+        if not text.startswith(PREFIX) or _HEX.fullmatch(text, len(PREFIX)) is None:
             raise InvalidDigest(text)
-        return cls(match.group(1).lower())
+        return cls(text[len(PREFIX):])
 
     @classmethod
     def of(cls, data: bytes) -> Digest:
@@ -39,4 +44,4 @@ class Digest:
         return self.hex[:12]
 
     def __str__(self) -> str:
-        return f"sha256:{self.hex}"
+        return f"{PREFIX}{self.hex}"

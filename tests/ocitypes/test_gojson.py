@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from store import gojson
-from store.gojson import Float32, encode, marshal
+from ocitypes import gojson
+from ocitypes.gojson import Float32, encode, marshal
 
 
 def _sha(data: bytes) -> str:

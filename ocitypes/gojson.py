@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .errors import StoreError
+from .errors import InvalidJSON
 
 if TYPE_CHECKING:
     from fractions import Fraction
@@ -41,7 +41,7 @@ class Float32(float):
     __slots__ = ()
 
     def __new__(cls, value: float | int | str) -> Float32:
-        from modelfile.float32 import to_float32  # here: the language package loads a parser
+        from .float32 import to_float32  # here: it loads fractions, which reading JSON never needs
 
         return super().__new__(cls, to_float32(value))
 
@@ -114,7 +114,7 @@ def _format_float(value: float) -> str:
     sign = "-" if value < 0 else ""
     magnitude = abs(value)
     if isinstance(value, Float32):
-        from modelfile.float32 import pack32
+        from .float32 import pack32
 
         digits, power = _shortest(magnitude, mantissa_bits=23, min_exponent=-149)
         scientific = magnitude < pack32(1e-6) or magnitude >= pack32(1e21)
@@ -245,7 +245,7 @@ def load_object(data: bytes, what: str) -> dict[str, object]:
     """Decode a UTF-8 JSON object, refusing NaN and Infinity as Go does; errors name ``what``."""
     document = _load(data, what)
     if not isinstance(document, dict):
-        raise StoreError(f"{what} is not a JSON object")
+        raise InvalidJSON(what, "is not a JSON object")
     return document
 
 
@@ -253,7 +253,7 @@ def load_array(data: bytes, what: str) -> list[object]:
     """Decode a UTF-8 JSON array, as ``load_object`` does objects."""
     document = _load(data, what)
     if not isinstance(document, list):
-        raise StoreError(f"{what} is not a JSON array")
+        raise InvalidJSON(what, "is not a JSON array")
     return document
 
 
@@ -261,7 +261,7 @@ def _load(data: bytes, what: str) -> object:
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{what} is not valid JSON: {exc}") from exc
+        raise InvalidJSON(what, f"is not valid JSON: {exc}") from exc
 
 
 def _reject_constant(text: str) -> object:
