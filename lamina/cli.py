@@ -60,8 +60,8 @@ class LaminaGroup(click.Group):
         app = ctx.ensure_object(App)
         try:
             return super().invoke(ctx)
-        except (Failure, click.exceptions.Exit, click.Abort):
-            raise
+        except (Failure, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click ends a broken pipe (lamina list | head) quietly
         except click.UsageError as error:
             if not app.json_mode:
                 raise

@@ -126,7 +126,7 @@ def _layers(layers: tuple[store.Descriptor, ...]) -> list[schema.Layer]:
 @json_option
 @pass_app
 def list_models(app: App, as_json: bool) -> None:
-    """List models: NAME, ID, SIZE, MODIFIED (columns never cut, whatever the width)."""
+    """List models, newest first: NAME, ID, SIZE, MODIFIED (columns never cut)."""
     entries = app.store().entries()
     if as_json:
         import datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,22 @@ def test_completion_offers_stored_model_names(
     assert complete(["diff"], "team/") == ["team/pirate:v2"]
     other = tmp_path / "other"
     assert complete(["--home", str(other), "show"], "") == []
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path, tiny_gguf: Path) -> None:
+    env = {"LAMINA_HOME": str(tmp_path / "home"), "PATH": ""}
+    (tiny_gguf.parent / "Modelfile").write_text('FROM ./tiny.gguf\nSYSTEM """' + "x\n" * 100_000
+                                                + '"""\n')
+    script = "import sys, lamina\nsys.argv[0] = 'lamina'\nlamina.main()"
+    subprocess.run([sys.executable, "-c", script, "create", "-q", "big", "-f",
+                    str(tiny_gguf.parent / "Modelfile")], env=env, check=True,
+                   capture_output=True)
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as stderr:
+        shown = subprocess.Popen([sys.executable, "-c", script, "show", "big", "--system"],
+                                 env=env, stdout=subprocess.PIPE, stderr=stderr)
+        assert shown.stdout is not None
+        with shown.stdout:
+            assert shown.stdout.readline() == b"x\n"
+        assert shown.wait() == 1
+    assert errors.read_bytes() == b""

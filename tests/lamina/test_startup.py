@@ -60,3 +60,39 @@ def test_fast_commands_load_no_heavy_module(
 def test_json_output_needs_pydantic_only_then(tmp_path: Path) -> None:
     env = {"LAMINA_HOME": str(tmp_path), "PATH": ""}
     assert imported_by(calling(["list", "--json"]), env=env) == ["pydantic"]
+
+
+def test_the_console_script_spares_start_up_the_garbage_collector() -> None:
+    code = ("import gc, os, sys, lamina\nsys.argv = ['lamina', '--version']\n"
+            "os._exit = lambda status: print(gc.get_threshold()[0], status)\nlamina.main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["lamina, version 0.1.0", "10000 0"]
+    assert imported_by("import lamina") == [] and "click" not in fresh_modules("import lamina")
+
+
+def fresh_modules(code: str) -> str:
+    probe = f"{code}\nimport sys; print(sorted(sys.modules))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "out", "err"),
+    [
+        (["--version"], 0, "lamina, version 0.1.0\n", ""),
+        (["show", "nope"], 1, "", "Error: model 'nope' not found (see 'lamina list')\n"),
+        (["list", "--json"], 0, '{"models":[]}\n', ""),
+        (["gc", "--grace", "-1", "--json"], 2, None, ""),
+    ],
+)
+def test_the_console_script_passes_exit_status_and_output_through(
+    args: list[str], status: int, out: str | None, err: str, tmp_path: Path
+) -> None:
+    code = f"import sys, lamina\nsys.argv = ['lamina', *{args!r}]\nlamina.main()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"LAMINA_HOME": str(tmp_path), "PATH": ""})
+    assert (done.returncode, done.stderr) == (status, err)
+    if out is not None:
+        assert done.stdout == out
+    else:
+        assert json.loads(done.stdout)["error"]["code"] == "usage_error"
