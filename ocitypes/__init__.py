@@ -7,19 +7,36 @@ this.
 
 from . import gojson, mediatypes
 from .digest import Digest
-from .errors import InvalidDigest, InvalidJSON, ManifestInvalid, OCIError
+from .errors import (
+    BlobUnknown,
+    DigestInvalid,
+    InvalidDigest,
+    InvalidJSON,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    OCIError,
+    RangeInvalid,
+    UploadUnknown,
+)
 from .manifest import MAX_MANIFEST_BYTES, Descriptor, Index, Manifest, parse_any
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
+    "BlobUnknown",
     "Descriptor",
     "Digest",
+    "DigestInvalid",
     "Index",
     "InvalidDigest",
     "InvalidJSON",
     "Manifest",
+    "ManifestBlobUnknown",
     "ManifestInvalid",
+    "ManifestUnknown",
     "OCIError",
+    "RangeInvalid",
+    "UploadUnknown",
     "gojson",
     "mediatypes",
     "parse_any",

@@ -2,8 +2,14 @@
 
     OCIError
     ├── InvalidDigest (also ValueError)      text that is not ``sha256:<64 lower-case hex>``
-    └── InvalidJSON (also ValueError)        bytes that are not the JSON document expected
-        └── ManifestInvalid                  a manifest or index of the wrong shape
+    ├── InvalidJSON (also ValueError)        bytes that are not the JSON document expected
+    │   └── ManifestInvalid                  a manifest or index of the wrong shape
+    ├── BlobUnknown (also LookupError)       no such blob
+    ├── ManifestUnknown (also LookupError)   no such manifest, tag or repository
+    ├── UploadUnknown (also LookupError)     no such upload session (or it expired)
+    ├── DigestInvalid (also ValueError)      bytes did not hash to the digest promised
+    ├── ManifestBlobUnknown (also ValueError) a manifest names a blob that is not there
+    └── RangeInvalid (also ValueError)       a chunk that does not continue an upload
 
 The store and the registry catch these where bytes come in and turn them into their own errors
 (a damaged manifest file, a 400 MANIFEST_INVALID answer).
@@ -39,3 +45,36 @@ class ManifestInvalid(InvalidJSON):
 
     def __str__(self) -> str:
         return f"{self.what}: {self.problem}"
+
+
+# What the store's answers mean to a registry. The store raises subclasses of these, so the
+# registry tells failures apart without importing the store.
+
+
+class BlobUnknown(OCIError, LookupError):
+    """No blob with that digest (distribution-spec BLOB_UNKNOWN)."""
+
+
+class ManifestUnknown(OCIError, LookupError):
+    """No manifest under that tag or digest (MANIFEST_UNKNOWN; NAME_UNKNOWN for a repository)."""
+
+
+class DigestInvalid(OCIError, ValueError):
+    """Bytes did not hash to the digest promised (DIGEST_INVALID)."""
+
+
+class ManifestBlobUnknown(OCIError, ValueError):
+    """A manifest names a blob that is not there (MANIFEST_BLOB_UNKNOWN)."""
+
+
+class UploadUnknown(OCIError, LookupError):
+    """No upload session with that id, or one that has expired (BLOB_UPLOAD_UNKNOWN)."""
+
+
+class RangeInvalid(OCIError, ValueError):
+    """A chunk that does not start where the upload ends (416 Requested Range Not Satisfiable)."""
+
+    def __init__(self, expected: int, got: int) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(f"chunk starts at byte {got}, but the upload has {expected} bytes")

@@ -1,7 +1,26 @@
-"""The OCI distribution client and server (to come).
+"""The OCI distribution client and server.
 
-The registry speaks to small Protocols that the store satisfies (blob source and sink, manifest
-store) and never imports ``store`` itself.
+The registry speaks to small Protocols that the store satisfies (``protocols``: blob source and
+sink, upload sessions, partial blobs, manifests, provenance) and to the shared OCI types of
+``ocitypes``; it never imports ``store`` itself.
 """
 
-__all__: list[str] = []
+from .protocols import (
+    BlobSink,
+    BlobSource,
+    ManifestStore,
+    PartialBlob,
+    PartialBlobs,
+    Provenance,
+    UploadSession,
+)
+
+__all__ = [
+    "BlobSink",
+    "BlobSource",
+    "ManifestStore",
+    "PartialBlob",
+    "PartialBlobs",
+    "Provenance",
+    "UploadSession",
+]

@@ -16,6 +16,10 @@
     ├── CreateError (also ValueError)        a Modelfile that cannot become a model
     └── StorageError                         the disk said no (full, read-only, permission, …)
 
+The classes a registry must tell apart also derive from ``ocitypes``' errors (``BlobUnknown``,
+``ManifestUnknown``, ``DigestInvalid``, ``ManifestInvalid``, ``ManifestBlobUnknown``), so the
+registry maps them to distribution-spec codes without importing the store.
+
 Messages are meant for users: each names the file or model and says what to do. Every
 ``OSError`` becomes a ``StorageError`` through one table (:func:`StorageError.from_oserror`),
 which keeps the ``errno`` for callers that must tell them apart.
@@ -27,6 +31,8 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
+
+from ocitypes import errors as oci
 
 
 class StoreError(Exception):
@@ -41,7 +47,7 @@ class InvalidName(StoreError, ValueError):
         super().__init__(f"invalid model name: {name!r}{detail}")
 
 
-class ModelNotFound(StoreError, LookupError):
+class ModelNotFound(StoreError, oci.ManifestUnknown):
     def __init__(self, name: str, reason: str = "") -> None:
         self.name = name
         self.reason = reason
@@ -49,13 +55,13 @@ class ModelNotFound(StoreError, LookupError):
         super().__init__(f"model '{name}' not found{why}")
 
 
-class BlobNotFound(StoreError, LookupError):
+class BlobNotFound(StoreError, oci.BlobUnknown):
     def __init__(self, digest: str) -> None:
         self.digest = digest
         super().__init__(f"blob {digest} is missing from the store (run 'lamina verify')")
 
 
-class DigestMismatch(StoreError, ValueError):
+class DigestMismatch(StoreError, oci.DigestInvalid):
     def __init__(self, expected: str, actual: str, *, what: str = "") -> None:
         self.expected = expected
         self.actual = actual
@@ -63,16 +69,15 @@ class DigestMismatch(StoreError, ValueError):
         super().__init__(f"{where}digest mismatch, expected {expected}, got {actual}")
 
 
-class ManifestInvalid(StoreError, ValueError):
+class ManifestInvalid(StoreError, oci.ManifestInvalid):
     """A manifest's bytes are not a manifest lamina can read; ``where`` names its file or name."""
 
     def __init__(self, where: str, problem: str) -> None:
         self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
+        oci.ManifestInvalid.__init__(self, problem, where)
 
 
-class ManifestBlobUnknown(ManifestInvalid):
+class ManifestBlobUnknown(ManifestInvalid, oci.ManifestBlobUnknown):
     """A manifest names a blob the store does not have, so it cannot be published."""
 
     def __init__(self, where: str, digest: str) -> None:
@@ -90,11 +95,9 @@ class BlobInvalid(StoreError, ValueError):
 @contextlib.contextmanager
 def blob_json_errors() -> Iterator[None]:
     """Report undecodable JSON read from a stored blob as the store's ``BlobInvalid``."""
-    from ocitypes import InvalidJSON
-
     try:
         yield
-    except InvalidJSON as exc:
+    except oci.InvalidJSON as exc:
         raise BlobInvalid(str(exc)) from exc
 
 
