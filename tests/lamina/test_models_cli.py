@@ -248,6 +248,8 @@ def test_gc_refuses_a_bad_grace_period(home: Path, grace: str) -> None:
         (("show", "bad name"), "Error: invalid model name: 'bad name'"),
         (("create", "x", "-f", "/nonexistent/Modelfile"),
          "Error: /nonexistent/Modelfile: no such Modelfile (give one with -f)\n"),
+        (("create", "x", "-f", "/no/[bold]:smile:a:b:c"),
+         "Error: /no/[bold]:smile:a:b:c: no such Modelfile (give one with -f)\n"),
     ],
 )
 def test_errors_are_one_line_and_exit_1(home: Path, args: tuple[str, ...], message: str) -> None:
@@ -292,3 +294,10 @@ def test_create_reports_modelfile_errors_with_location(home: Path, tmp_path: Pat
     code, _, err = run("create", "x", "-f", str(path))
     assert code == 1
     assert err.startswith(f"Error: {path}:2:11: unknown parameter 'temprature'")
+
+
+def test_gc_help_states_the_stores_grace_period() -> None:
+    import store
+
+    _, out, _ = run("gc", "--help")
+    assert f"[default: {store.GRACE_SECONDS:g}]" in " ".join(out.split())
