@@ -56,6 +56,15 @@ class LaminaGroup(click.Group):
         extra.setdefault("obj", App(json_mode=wants_json(argv)))
         return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:  # lamina's own options: --hme, --home without a value
+            if not ctx.ensure_object(App).json_mode:
+                raise
+            raise Failure(error.format_message(), code="usage_error", exit_code=USAGE,
+                          json_mode=True) from error
+
     def invoke(self, ctx: click.Context) -> Any:
         app = ctx.ensure_object(App)
         try:

@@ -54,8 +54,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
 
 ERROR_CODES: tuple[str, ...] = (
     *dict.fromkeys(code for _, _, code in _LIBRARY_ERRORS),
-    "file_not_found", "os_error", "usage_error", "lint_failed", "verify_failed", "interrupted",
-    "internal_error",
+    "file_not_found", "os_error", "usage_error", "interrupted", "internal_error",
 )  # fmt: skip
 """Every ``error.code`` a ``--json`` error may carry."""
 

@@ -104,9 +104,8 @@ def _method(result: store.ImportResult) -> str:
 
 
 def _method_text(result: store.ImportResult) -> str:
-    if result.method is None:
-        return "already in the store" + ("" if result.hashed else " (hash cached)")
-    return f"{result.method.value}{'' if result.hashed else ' (hash cached)'}"
+    placed = "already in the store" if result.method is None else result.method.value
+    return placed + ("" if result.hashed else " (hash cached)")
 
 
 def _import(path: Path, result: store.ImportResult) -> schema.Import:
@@ -150,9 +149,6 @@ def list_models(app: App, as_json: bool) -> None:
     ]
     for line in columns(rows):
         app.echo(line)
-
-
-_SECTIONS = ("modelfile", "parameters", "template", "system", "license")
 
 
 @click.command()
@@ -269,11 +265,13 @@ def _license_head(text: str) -> Iterator[str]:
 @json_option
 @pass_app
 def rm(app: App, names: tuple[str, ...], as_json: bool) -> None:
-    """Delete models, and every blob no other model uses."""
+    """Delete models, and every blob no other model uses; nothing if any name is unknown."""
     the_store = app.store()
+    # every name is checked before any model goes; a name given twice is deleted once
+    found = dict.fromkeys(the_store.resolve(name) for name in names)
     removed = []
-    for name in names:
-        manifest = the_store.manifest(the_store.resolve(name))
+    for name in found:
+        manifest = the_store.manifest(name)
         sizes = {d.digest: d.size for d in (manifest.config, *manifest.layers)}
         gone, blobs = the_store.remove(name)
         freed = [(digest, sizes.get(digest, 0)) for digest in blobs]

@@ -268,6 +268,8 @@ def test_errors_are_one_line_and_exit_1(home: Path, args: tuple[str, ...], messa
         (("create", "x", "--json", "-f", "/nonexistent/Modelfile"), "file_not_found", 1),
         (("show", "--json"), "usage_error", 2),
         (("list", "--json", "--bogus"), "usage_error", 2),
+        (("--bogus", "list", "--json"), "usage_error", 2),
+        (("nope", "--json"), "usage_error", 2),
     ],
 )
 def test_errors_under_json_are_json(
@@ -294,6 +296,18 @@ def test_create_reports_modelfile_errors_with_location(home: Path, tmp_path: Pat
     code, _, err = run("create", "x", "-f", str(path))
     assert code == 1
     assert err.startswith(f"Error: {path}:2:11: unknown parameter 'temprature'")
+
+
+def test_rm_deletes_nothing_when_a_name_is_unknown(home: Path, tiny_gguf: Path) -> None:
+    run("create", "a", "-f", str(modelfile(tiny_gguf.parent, "FROM ./tiny.gguf\n")))
+    code, out, err = run("rm", "a", "nope")
+    assert (code, out) == (1, "") and "model 'nope' not found" in err
+    assert [m["name"] for m in json.loads(run("list", "--json")[1])["models"]] == ["a:latest"]
+    report = json.loads(run("rm", "a", "A:latest", "--json")[1])
+    assert len(report["removed"]) == 1
+    assert report["removed"][0]["name"] == "a:latest"
+    assert report["removed"][0]["freed_size"] == sum(
+        blob["size"] for blob in report["removed"][0]["freed_blobs"])
 
 
 def test_gc_help_states_the_stores_grace_period() -> None:
