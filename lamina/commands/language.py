@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from ..app import App, pass_app
-from ..options import json_option
+from ..options import json_option, quiet_option
 from ..output import plural
 
 if TYPE_CHECKING:  # imported when a command runs, so that lamina --help starts at once
@@ -144,8 +144,9 @@ _PATHS = click.argument(
 @click.command("fmt")
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file would.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff instead of writing.")
+@quiet_option
 @_PATHS
-def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
+def fmt(check_only: bool, show_diff: bool, quiet: bool, paths: tuple[Path, ...]) -> None:
     """Rewrite Modelfiles canonically, keeping comments and every value exactly.
 
     With ``-`` the Modelfile is read from standard input and written to standard output
@@ -157,7 +158,8 @@ def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
     changed = failed = 0
     for path in modelfile_paths(paths):
         try:
-            changed += _format_one(path, check_only=check_only, show_diff=show_diff)
+            changed += _format_one(path, check_only=check_only, show_diff=show_diff,
+                                   quiet=quiet)
         except (OSError, modelfile.ModelfileError) as exc:
             tell(str(exc) if isinstance(exc, modelfile.ModelfileError)
                  else f"{path}: {exc.strerror or exc}")
@@ -166,10 +168,11 @@ def fmt(check_only: bool, show_diff: bool, paths: tuple[Path, ...]) -> None:
         raise SystemExit(1)
 
 
-def _format_one(path: Path, *, check_only: bool, show_diff: bool) -> bool:
+def _format_one(path: Path, *, check_only: bool, show_diff: bool, quiet: bool) -> bool:
     """Format one file (or standard input); True when its bytes were not canonical."""
     import modelfile
 
+    note = (lambda text: None) if quiet else tell  # --quiet: the exit status says it all
     data, before, parsed = _read(path)
     after = modelfile.format(parsed)
     if data == after.encode():
@@ -180,22 +183,23 @@ def _format_one(path: Path, *, check_only: bool, show_diff: bool) -> bool:
         _write(sys.stdout, unified_diff(before, after, _display(path)))
     if path == STDIN:  # an editor's formatter: canonical text out, whatever came in
         if check_only:
-            tell(f"{STDIN_NAME} is not formatted canonically")
+            note(f"{STDIN_NAME} is not formatted canonically")
         elif not show_diff:
             _write(sys.stdout, after)
     elif check_only or show_diff:
-        tell(f"would reformat {path}")
+        note(f"would reformat {path}")
     else:
         _write_atomically(path, after)
-        tell(f"reformatted {path}")
+        note(f"reformatted {path}")
     return True
 
 
 @click.command("check")
 @json_option
+@quiet_option
 @_PATHS
 @pass_app
-def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
+def check(app: App, as_json: bool, quiet: bool, paths: tuple[Path, ...]) -> None:
     """Lint Modelfiles: syntax, parameters and their types, roles, repeats, REQUIRES."""
     _require_existing(paths)
     errors = warnings = 0
@@ -210,7 +214,7 @@ def check(app: App, as_json: bool, paths: tuple[Path, ...]) -> None:
                 say(diagnostic.render(_display(path)))
     if as_json:
         app.emit(_check_json(reports, errors, warnings))
-    else:
+    elif not quiet:
         tell(f"{plural(len(reports), 'file')} checked: {plural(errors, 'error')}, "
              f"{plural(warnings, 'warning')}")
     if errors:

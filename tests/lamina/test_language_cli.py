@@ -305,3 +305,14 @@ def test_fmt_of_invalid_standard_input_writes_nothing_to_stdout() -> None:
     code, out, err = run_stdin(INVALID_UTF8, "fmt", "-")
     assert (code, out) == (1, "")
     assert err.startswith("<stdin>:2:11: not valid UTF-8: 0xE9")
+
+
+def test_quiet_leaves_only_results_and_the_exit_status(tmp_path: Path) -> None:
+    path = tmp_path / "Modelfile"
+    path.write_text(MESSY)
+    assert run("fmt", "--check", "-q", str(path)) == (1, "", "")
+    assert run("fmt", "--quiet", str(path)) == (0, "", "")
+    assert path.read_text() == CANONICAL
+    path.write_text("FROM x\nPARAMETER top_k many\n")
+    code, out, err = run("check", "-q", str(path))
+    assert (code, err) == (1, "") and "invalid int value" in out
