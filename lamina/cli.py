@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fmt": ("language", "fmt"), "check": ("language", "check"),
     "create": ("models", "create"), "list": ("models", "list_models"), "show": ("models", "show"),
     "rm": ("models", "rm"), "cp": ("models", "cp"), "diff": ("models", "diff"),
+    "export": ("exchange", "export"),
     "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),
 }  # fmt: skip
 

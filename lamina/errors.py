@@ -44,6 +44,8 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("store", "GGUFError", "invalid_gguf"),
     ("store", "SourceChanged", "source_changed"),
     ("store", "CreateError", "create_failed"),
+    ("store.export.errors", "ExportConflict", "export_conflict"),
+    ("store.export.errors", "ExportError", "export_failed"),
     ("store", "StorageError", "storage_error"),
     ("store", "StoreError", "store_error"),
     ("ocitypes", "OCIError", "oci_error"),

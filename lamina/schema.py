@@ -255,9 +255,48 @@ class CheckOutput(Shape):
     files: list[CheckedFile]
 
 
+ExportTarget = Literal["ollama", "lmstudio"]
+ExportMethod = Literal["hardlink", "reflink", "copy", "symlink", "written", "present",
+                       "unchanged"]
+"""How an export placed a file: linked or copied a blob, wrote a small file, or found it there."""
+
+
+class ExportedFile(Shape):
+    path: str
+    role: Literal["manifest", "blob", "weights", "shard", "projector", "model.yaml"]
+    method: ExportMethod
+    size: Size
+
+
+class ExportOutput(Shape):
+    """``lamina export --json``"""
+
+    target: ExportTarget
+    root: str
+    name: str
+    files: list[ExportedFile]
+    new_size: Size = Field(description="bytes the export added to the disk (copies only)")
+    warnings: list[str]
+
+
+class KeptFile(Shape):
+    path: str
+    reason: str
+
+
+class ExportRemovalOutput(Shape):
+    """``lamina export --remove --json``"""
+
+    target: ExportTarget
+    root: str
+    name: str
+    removed: list[str]
+    kept: list[KeptFile]
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
-    GcOutput, DuOutput, VerifyOutput, CheckOutput,
+    GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
 )  # fmt: skip
 
 

@@ -1,0 +1,68 @@
+"""export through click: exact output, JSON shapes, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lamina import schema
+from lamina.cli import main
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_gguf: Path) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("LAMINA_HOME", str(path))
+    (tiny_gguf.parent / "Modelfile").write_text("FROM ./tiny.gguf\nSYSTEM hi\n")
+    assert run("create", "tiny", "-f", str(tiny_gguf.parent / "Modelfile"))[0] == 0
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_export_to_ollama_from_the_environment(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "ollama"))
+    code, out, err = run("export", "tiny", "--to", "ollama")
+    assert code == 0, err
+    assert out == f"exported tiny:latest to {tmp_path / 'ollama'} (4 files, 552 B new on disk)\n"
+    assert "hardlink  blobs/sha256-89a2116c" in err
+    assert "written   manifests/registry.ollama.ai/library/tiny/latest" in err
+
+    code, out, err = run("export", "tiny", "--to", "ollama", "--json")
+    assert code == 0 and err == ""
+    shown = schema.ExportOutput.model_validate_json(out)
+    assert shown.new_size == 0 and {f.method for f in shown.files} == {"present", "unchanged"}
+
+    code, out, err = run("export", "--remove", "tiny", "--to", "ollama", "--json")
+    assert code == 0, out
+    removed = schema.ExportRemovalOutput.model_validate_json(out)
+    assert len(removed.removed) == 4 and removed.kept == []
+    assert not (tmp_path / "ollama").exists()
+
+
+def test_export_refusals(home: Path, tmp_path: Path) -> None:
+    root = tmp_path / "o"
+    theirs = root / "manifests/registry.ollama.ai/library/tiny/latest"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("{}")
+    code, out, _ = run("export", "tiny", "--to", "ollama", "--dir", str(root), "--json")
+    assert code == 1
+    assert json.loads(out)["error"]["code"] == "export_conflict"
+    code, _, err = run("export", "tiny", "--to", "ollama", "--dir", str(root))
+    assert code == 1 and err.startswith(f"Error: {theirs}: ") and "--force" in err
+    assert run("export", "tiny", "--to", "ollama", "--dir", str(root), "--force")[0] == 0
+
+    assert run("export", "tiny", "--to", "vlc")[0] == 2
+    assert run("export", "tiny")[0] == 2
+    code, _, err = run("export", "missing", "--to", "ollama", "--dir", str(root))
+    assert code == 1 and "model 'missing' not found" in err
+    code, _, err = run("export", "--remove", "tiny", "--to", "ollama", "--dir", str(tmp_path))
+    assert code == 1 and "has not exported tiny" in err
