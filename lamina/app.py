@@ -85,7 +85,8 @@ class App:
         """One JSON document on one line of stdout."""
         _write(sys.stdout, value.model_dump_json() + "\n")
 
-    def fail(self, message: str, *, code: str = "failed", exit_code: int = 1) -> NoReturn:
+    def fail(self, message: str, *, code: str, exit_code: int = 1) -> NoReturn:
+        """Stop with ``message``; ``code`` is one of ``lamina.errors.ERROR_CODES``."""
         raise Failure(message, code=code, exit_code=exit_code, json_mode=self.json_mode)
 
     @contextmanager

@@ -92,3 +92,17 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path, tiny_gguf: Path) -> None:
             assert shown.stdout.readline() == b"x\n"
         assert shown.wait() == 1
     assert errors.read_bytes() == b""
+
+
+def test_every_error_code_lamina_raises_is_in_the_schema() -> None:
+    import ast
+
+    import lamina
+
+    used = set()
+    for path in Path(lamina.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "code" and isinstance(
+                    node.value, ast.Constant):
+                used.add(node.value.value)
+    assert used and used <= set(errors.ERROR_CODES)
