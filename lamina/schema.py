@@ -140,6 +140,8 @@ class Removed(Shape):
     id: Digest
     freed_blobs: list[Blob]
     freed_size: Size
+    warnings: list[str] = Field(default_factory=list,
+                                description="what was odd: a damaged manifest, a missing blob")
 
 
 class RmOutput(Shape):
@@ -154,6 +156,8 @@ class CpOutput(Shape):
     source: str
     destination: str
     id: Digest
+    pruned_blobs: list[Digest] = Field(
+        default_factory=list, description="blobs of the replaced model that nothing else used")
 
 
 ParameterChange = tuple[ParameterValue | None, ParameterValue | None]

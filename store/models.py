@@ -19,9 +19,22 @@ from typing import TYPE_CHECKING
 from ocitypes import Digest, Manifest, OCIError
 
 from . import locks
-from .errors import BlobNotFound, ManifestInvalid, ModelNotFound, StorageError, StoreError
+from .errors import (
+    BlobNotFound,
+    InvalidName,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ModelNotFound,
+    StorageError,
+    StoreError,
+)
 from .layout import TEMP_PREFIX, Layout
 from .names import Name
+
+MAX_PATH_BYTES = 4095
+"""The longest path Linux and macOS open (PATH_MAX less the terminating NUL)."""
+MAX_COMPONENT_BYTES = 255
+"""The longest file or folder name most file systems hold (ext4, XFS, APFS, NTFS)."""
 
 if TYPE_CHECKING:
     from .blobs import BlobStore
@@ -47,6 +60,31 @@ class ModelEntry:
     @property
     def digest(self) -> Digest:
         return self.manifest.digest
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What ``rm`` did: the model, its ID, the blobs freed with their sizes, and warnings for
+    the user (a damaged manifest, a blob that was already gone)."""
+
+    name: Name
+    digest: Digest
+    freed: tuple[tuple[Digest, int], ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def freed_size(self) -> int:
+        return sum(size for _, size in self.freed)
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """What ``cp`` did: the name written, its manifest, and the replaced model's blobs that
+    nothing needs any more and were deleted."""
+
+    name: Name
+    manifest: Manifest
+    pruned: tuple[Digest, ...] = ()
 
 
 class Store:
@@ -90,31 +128,57 @@ class Store:
             except ValueError:
                 continue  # a stray file Ollama would not list either
 
+    def manifest_path(self, name: Name) -> Path:
+        """Where ``name``'s manifest lives; InvalidName when the disk cannot hold that path.
+
+        Ollama's rules allow a 350-character host, but each part becomes a folder or file
+        name, so a name that passes them may still be one no file system can store.
+        """
+        for kind in ("host", "namespace", "model", "tag"):
+            size = len(os.fsencode(getattr(name, kind)))
+            if size > MAX_COMPONENT_BYTES:
+                raise InvalidName(
+                    str(name.without_digest()),
+                    f"{kind} is {size} bytes long, but the store keeps it as a folder or file "
+                    f"name, which holds at most {MAX_COMPONENT_BYTES} bytes; use a shorter {kind}",
+                )
+        path = self.layout.manifest(name)
+        length = len(os.fsencode(path))
+        if length > MAX_PATH_BYTES:
+            raise InvalidName(
+                str(name.without_digest()),
+                f"its manifest path in this store would be {length} bytes long, over the "
+                f"{MAX_PATH_BYTES}-byte limit; use a shorter name or a store nearer the root "
+                "(--home)",
+            )
+        return path
+
     def find(self, name: Name) -> Name | None:
         """The stored spelling of ``name`` (matched case-insensitively), or None."""
-        if self.layout.manifest(name).is_file():
+        if self.manifest_path(name).is_file():
             return name.without_digest()
         key = name.casefold_key()
         return next((n for n in self.names() if n.casefold_key() == key), None)
 
     def resolve(self, text: str | Name) -> Name:
-        """An existing model's name; ModelNotFound names what was asked for."""
+        """An existing model's name; ModelNotFound names what was asked for.
+
+        A name with ``@digest`` must match both: the model of that name, with that ID.
+        """
         name = Name.parse(text) if isinstance(text, str) else text
-        if name.digest is not None:
-            return self._by_digest(name)
+        shown = text if isinstance(text, str) else str(name)
         found = self.find(name)
         if found is None:
-            raise ModelNotFound(text if isinstance(text, str) else name.display_shortest())
+            raise ModelNotFound(shown)
+        if name.digest is not None:
+            actual = self.manifest_digest(found)
+            if actual != name.digest:
+                raise ModelNotFound(
+                    shown,
+                    f"'{found.display_shortest()}' has the ID {actual}, not {name.digest}; "
+                    "'lamina list' shows each model's ID",
+                )
         return found
-
-    def _by_digest(self, name: Name) -> Name:
-        for candidate in self.names():
-            try:
-                if self.manifest(candidate).digest == name.digest:
-                    return candidate
-            except StoreError:
-                continue  # a damaged manifest cannot be the one asked for
-        raise ModelNotFound(str(name))
 
     def weights_info(self, digest: Digest) -> GGUFInfo:
         """The GGUF header of a stored weights blob; BlobNotFound when the blob is gone."""
@@ -126,31 +190,39 @@ class Store:
 
     # -- manifests ---------------------------------------------------------------------------
 
-    def manifest(self, name: Name) -> Manifest:
-        path = self.layout.manifest(name)
+    def manifest_bytes(self, name: Name) -> bytes:
+        """A manifest file's bytes exactly as stored, whether or not they parse."""
+        path = self.manifest_path(name)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
             raise ModelNotFound(name.display_shortest()) from None
         except OSError as exc:
             raise StorageError.from_oserror(exc, path) from exc
+
+    def manifest_digest(self, name: Name) -> Digest:
+        """The model's ID: the digest of its manifest's bytes (a damaged one has an ID too)."""
+        return Digest.of(self.manifest_bytes(name))
+
+    def manifest(self, name: Name) -> Manifest:
+        data = self.manifest_bytes(name)
         try:
             return Manifest.parse(data)
         except OCIError as exc:
             raise ManifestInvalid(
-                str(path), f"{exc} (the manifest is damaged; rm the model)"
+                str(self.layout.manifest(name)), f"{exc} (the manifest is damaged; rm the model)"
             ) from exc
 
     def write_manifest(self, name: Name, manifest: Manifest) -> Name:
-        """Publish a manifest under ``name`` (an existing spelling wins); call under ``writing``."""
-        for descriptor in (manifest.config, *manifest.layers):
+        """Publish a manifest under ``name`` (an existing spelling wins); call under ``writing``.
+
+        ManifestBlobUnknown when the manifest names a blob the store lacks.
+        """
+        for descriptor in manifest.descriptors():
             if not self.blobs.exists(descriptor.digest):
-                raise StoreError(
-                    f"blob {descriptor.digest} vanished while the model was being written "
-                    "(another lamina process removed it); run the command again"
-                )
+                raise ManifestBlobUnknown(str(name.without_digest()), str(descriptor.digest))
         target_name = self.find(name) or name.without_digest()
-        _write_atomically(self.layout.manifest(target_name), manifest.bytes())
+        _write_atomically(self.manifest_path(target_name), manifest.bytes())
         return target_name
 
     def entries(self) -> list[ModelEntry]:
@@ -175,51 +247,96 @@ class Store:
             used |= self.manifest(name).digests()
         return used
 
-    def _orphans(self, digests: frozenset[Digest]) -> list[Digest]:
-        """Which of ``digests`` no manifest needs; none while some manifest is unreadable."""
+    def _orphans(self, digests: frozenset[Digest]) -> list[Digest] | None:
+        """Which of ``digests`` no manifest needs; None while some manifest is unreadable."""
         try:
             return sorted(digests - self.referenced())
         except StoreError:
-            return []  # gc reports the damaged manifest and deletes nothing until it is fixed
+            return None  # gc reports the damaged manifest and deletes nothing until it is fixed
 
-    def copy(self, source: str | Name, destination: str | Name) -> Name:
-        """Copy a manifest's bytes to a new name; no blob is touched."""
-        source_name = self.resolve(source)
+    def _delete_blobs(self, digests: list[Digest]) -> tuple[list[Digest], list[Digest]]:
+        """Delete unreferenced blobs; call under ``deleting``. Returns those deleted and those
+        already gone (a concurrent prune of the same old manifest, or a damaged store)."""
+        deleted: list[Digest] = []
+        gone: list[Digest] = []
+        for digest in digests:
+            try:
+                self.blobs.remove(digest)
+            except BlobNotFound:
+                gone.append(digest)
+            else:
+                deleted.append(digest)
+        return deleted, gone
+
+    def copy(self, source: str | Name, destination: str | Name) -> Copy:
+        """Copy a manifest's bytes to a new name; a model replaced there loses the blobs
+        nothing else uses, as ``create`` prunes them."""
         target = Name.parse(destination) if isinstance(destination, str) else destination
+        target.require_no_digest("destination")
+        self.manifest_path(target)  # a name the disk cannot hold is refused before anything
+        source_name = self.resolve(source)
         with self.writing():
-            return self.write_manifest(target, self.manifest(source_name))
+            manifest = self.manifest(source_name)
+            previous = self.previous_manifest(target)
+            written = self.write_manifest(target, manifest)
+        pruned = self.prune_replaced(previous)
+        return Copy(written, manifest, tuple(pruned))
 
-    def remove(self, name: str | Name) -> tuple[Name, list[Digest]]:
+    def previous_manifest(self, name: Name) -> Manifest | None:
+        """The manifest a write to ``name`` would replace, to prune after it (None if there is
+        none, or it is damaged: its blobs are then unknown, and left for gc)."""
+        existing = self.find(name)
+        if existing is None:
+            return None
+        try:
+            return self.manifest(existing)
+        except (ModelNotFound, ManifestInvalid):
+            return None
+
+    def remove(self, name: str | Name) -> Removal:
         """Delete a model and every blob of it no other manifest references.
 
-        A damaged manifest is deleted all the same; its blobs are left for ``gc``.
+        A damaged manifest, or one whose blobs are already missing, is deleted all the same,
+        with a warning; a damaged manifest's blobs are left for ``gc``.
         """
+        warnings: list[str] = []
         with self.deleting():
             found = self.resolve(name)
+            data = self.manifest_bytes(found)
+            shown = found.display_shortest()
             try:
-                digests = self.manifest(found).digests()
-            except StoreError:
-                digests = frozenset()
-            path = self.layout.manifest(found)
+                descriptors = Manifest.parse(data).descriptors()
+            except OCIError as exc:
+                descriptors = ()
+                warnings.append(f"the manifest of '{shown}' was damaged ({exc}); its blobs are "
+                                "left for 'lamina gc'")
+            path = self.manifest_path(found)
             try:
                 path.unlink()
             except OSError as exc:
                 raise StorageError.from_oserror(exc, path) from exc
             _prune_empty_dirs(path.parent, self.layout.manifests)
-            orphans = self._orphans(digests)
-            for digest in orphans:
-                self.blobs.remove(digest)
-        return found, orphans
+            sizes = {d.digest: d.size for d in descriptors}
+            orphans = self._orphans(frozenset(sizes))
+            if orphans is None:
+                warnings.append("another manifest is damaged, so no blob was deleted; "
+                                "'lamina verify' names it")
+            deleted, gone = self._delete_blobs(orphans or [])
+        warnings += [f"blob {digest} of '{shown}' was already missing" for digest in gone]
+        freed = tuple((digest, sizes[digest]) for digest in deleted)
+        return Removal(found, Digest.of(data), freed, tuple(warnings))
 
     def prune_replaced(self, previous: Manifest | None) -> list[Digest]:
-        """After a manifest was replaced, drop the old one's blobs nothing references now."""
+        """After a manifest was replaced, drop the old one's blobs nothing references now.
+
+        Several writers may replace the same manifest at once and prune it each: a blob
+        another prune already deleted is simply not deleted again.
+        """
         if previous is None:
             return []
         with self.deleting():
-            orphans = self._orphans(previous.digests())
-            for digest in orphans:
-                self.blobs.remove(digest)
-        return orphans
+            deleted, _ = self._delete_blobs(self._orphans(previous.digests()) or [])
+        return deleted
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -170,6 +170,17 @@ class Name:
         """This name with another tag and no digest."""
         return Name(self.host, self.namespace, self.model, tag, None, self.scheme)
 
+    def require_no_digest(self, role: str) -> Name:
+        """This name, refused with ``InvalidName`` if it carries ``@digest``: a name about to be
+        written (``role``: "destination", "target") cannot promise the ID of what it will be."""
+        if self.digest is not None:
+            raise InvalidName(
+                str(self),
+                f"the {role} names a digest; a new model's ID is known only once it is written, "
+                "so give the name without '@sha256:…'",
+            )
+        return self
+
     def without_digest(self) -> Name:
         """This name without its ``@digest``."""
         return Name(self.host, self.namespace, self.model, self.tag, None, self.scheme)

@@ -269,26 +269,26 @@ def rm(app: App, names: tuple[str, ...], as_json: bool) -> None:
     the_store = app.store()
     # every name is checked before any model goes; a name given twice is deleted once
     found = dict.fromkeys(the_store.resolve(name) for name in names)
-    removed = []
+    removals = []
     for name in found:
-        manifest = the_store.manifest(name)
-        sizes = {d.digest: d.size for d in (manifest.config, *manifest.layers)}
-        gone, blobs = the_store.remove(name)
-        freed = [(digest, sizes.get(digest, 0)) for digest in blobs]
-        removed.append((gone.display_shortest(), str(manifest.digest), freed))
+        removal = the_store.remove(name)
+        removals.append(removal)
+        for warning in removal.warnings:
+            app.warn(f"warning: {warning}")
         if not as_json:
-            app.echo(f"deleted '{gone.display_shortest()}' ({plural(len(blobs), 'blob')} freed, "
-                     f"{human_bytes(sum(size for _, size in freed))})")
+            shown = removal.name.display_shortest()
+            app.echo(f"deleted '{shown}' ({plural(len(removal.freed), 'blob')} freed, "
+                     f"{human_bytes(removal.freed_size)})")
     if as_json:
         from .. import schema
 
         app.emit(schema.RmOutput(removed=[
             schema.Removed(
-                name=shown, id=digest,
-                freed_blobs=[schema.Blob(digest=str(d), size=s) for d, s in freed],
-                freed_size=sum(s for _, s in freed),
+                name=removal.name.display_shortest(), id=str(removal.digest),
+                freed_blobs=[schema.Blob(digest=str(d), size=s) for d, s in removal.freed],
+                freed_size=removal.freed_size, warnings=list(removal.warnings),
             )
-            for shown, digest, freed in removed
+            for removal in removals
         ]))
 
 
@@ -306,10 +306,13 @@ def cp(app: App, source: str, destination: str, as_json: bool) -> None:
 
         found = the_store.resolve(source)
         app.emit(schema.CpOutput(source=found.display_shortest(),
-                                 destination=copied.display_shortest(),
-                                 id=str(the_store.manifest(copied).digest)))
+                                 destination=copied.name.display_shortest(),
+                                 id=str(copied.manifest.digest),
+                                 pruned_blobs=[str(d) for d in copied.pruned]))
         return
-    app.echo(f"copied '{source}' to '{copied.display_shortest()}'")
+    app.echo(f"copied '{source}' to '{copied.name.display_shortest()}'")
+    if copied.pruned:
+        app.status(f"deleted {plural(len(copied.pruned), 'blob')} of the model it replaced")
 
 
 @click.command()

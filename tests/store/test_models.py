@@ -85,10 +85,11 @@ def test_show_modelfile_recreates_the_same_manifest(
 def test_rm_keeps_blobs_other_models_use(lamina: store.Store, tiny_gguf: Path) -> None:
     a = build(lamina, "a", "FROM ./tiny.gguf\nSYSTEM only-a\n", tiny_gguf.parent)
     build(lamina, "b", "FROM ./tiny.gguf\n", tiny_gguf.parent)
-    name, removed = lamina.remove("A")
-    assert name.display_shortest() == "a:latest"
+    removal = lamina.remove("A")
+    assert removal.name.display_shortest() == "a:latest"
+    assert (removal.digest, removal.warnings) == (a.digest, ())
     system = a.layers_of(mediatypes.SYSTEM)[0].digest
-    assert system in removed and not lamina.blobs.exists(system)
+    assert system in dict(removal.freed) and not lamina.blobs.exists(system)
     assert lamina.blobs.exists(a.layers[0].digest)
     assert not (lamina.root / "manifests/registry.ollama.ai/library/a").exists()
 
@@ -206,8 +207,9 @@ def test_a_damaged_manifest_can_still_be_removed(lamina: store.Store, tiny_gguf:
     path.write_text("{not json")
     with pytest.raises(store.StoreError, match="damaged"):
         store.show(lamina, "m")
-    name, orphans = lamina.remove("m")
-    assert (name.display_shortest(), orphans) == ("m:latest", [])
+    removal = lamina.remove("m")
+    assert (removal.name.display_shortest(), removal.freed) == ("m:latest", ())
+    assert "damaged" in removal.warnings[0]
     assert not path.exists()
     assert [d for d, _ in store.gc(lamina, grace=0).blobs]  # gc collects what it left
 
