@@ -11,7 +11,16 @@ Pure: no I/O beyond ``parse_file`` reading the path it is given and the parser c
 tables in the user cache folder (see ``grammar``). Lark is imported on the first parse.
 """
 
-from .check import Diagnostic, Recipe, check, instruction_json, is_valid_requires, resolve
+from .check import (
+    Diagnostic,
+    Recipe,
+    analyse,
+    check,
+    instruction_json,
+    is_valid_requires,
+    resolve,
+    warning_at,
+)
 from .encoding import decode
 from .errors import (
     ModelfileEncodingError,
@@ -57,6 +66,7 @@ __all__ = [
     "ParameterValue",
     "Position",
     "Recipe",
+    "analyse",
     "check",
     "decode",
     "format",
@@ -67,4 +77,5 @@ __all__ = [
     "parse_file",
     "quote",
     "resolve",
+    "warning_at",
 ]

@@ -85,10 +85,25 @@ def check(modelfile: Modelfile) -> list[Diagnostic]:
 
 def resolve(modelfile: Modelfile) -> Recipe:
     """The recipe of a Modelfile; raise ModelfileInvalid when check finds an error."""
+    return analyse(modelfile)[0]
+
+
+def analyse(modelfile: Modelfile) -> tuple[Recipe, list[Diagnostic]]:
+    """The recipe and the warnings, from one pass; raise ModelfileInvalid on any error."""
     recipe, diagnostics = _Analysis(modelfile).run()
     if any(d.severity == "error" for d in diagnostics):
         raise ModelfileInvalid(diagnostics, file=modelfile.file)
-    return recipe
+    return recipe, diagnostics
+
+
+def warning_at(
+    modelfile: Modelfile, instruction: Instruction, message: str, hint: str | None = None
+) -> Diagnostic:
+    """A warning about ``instruction`` found by a later stage (create), shown like check's."""
+    where = instruction.position
+    lines = LINE_BREAK.split(modelfile.source)
+    line = visible(lines[where.line - 1]) if 0 < where.line <= len(lines) else None
+    return Diagnostic("warning", where.line, where.column, message, hint, line)
 
 
 def instruction_json(instruction: Instruction) -> dict[str, object]:

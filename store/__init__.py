@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         ManifestBlobUnknown,
         ManifestInvalid,
         ModelNotFound,
+        ParentNotFound,
         SourceChanged,
         StorageError,
         StoreError,
@@ -60,8 +61,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "create": ("CreateResult", "Reporter", "create"),
     "errors": (
         "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidName",
-        "ManifestBlobUnknown", "ManifestInvalid", "ModelNotFound", "SourceChanged",
-        "StorageError", "StoreError",
+        "ManifestBlobUnknown", "ManifestInvalid", "ModelNotFound", "ParentNotFound",
+        "SourceChanged", "StorageError", "StoreError",
     ),
     "gguf": ("GGUFInfo", "read_info"),
     "inspect": (
@@ -139,6 +140,7 @@ __all__ = [
     "ModelInfo",
     "ModelNotFound",
     "Name",
+    "ParentNotFound",
     "Reporter",
     "SourceChanged",
     "StorageError",

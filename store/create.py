@@ -1,48 +1,35 @@
 """``create``: a Modelfile becomes layers, a config blob and a manifest, byte for byte as
 Ollama's ``create`` writes them (server/create.go), with the weights linked instead of copied.
 
-Layer order: base layers (the parent's, or one per GGUF file), then adapter and draft layers,
-then template, system, licenses, params and messages. TEMPLATE and SYSTEM replace the parent's
-(an empty one does not clear it), LICENSE layers add to the parent's, parameters merge key by key
-(a new ``stop`` replaces the whole list), MESSAGEs replace the parent's only when given.
+The steps, each in its own module of ``store.build``: find the sources (``sources``), read and
+classify their headers (``classify``), refuse what cannot run, then under the store's write hold
+place the weights and write the layers Ollama's rules give (``layers``, ``weights``). Nothing is
+written before every file has been read and found sound.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ocitypes import Descriptor, Manifest, gojson, mediatypes
 
 from .blobs import ImportResult, Progress
-from .config import Draft, ModelConfig
-from .errors import (
-    CreateError,
-    GGUFError,
-    InvalidName,
-    ModelNotFound,
-    blob_json_errors,
-)
-from .gguf import GGUFInfo, read_info
-from .gguf_merge import plan_merge, shard_group
+from .build import classify, layers
+from .build.sources import MissingParent, ParentModel, Sources, find_sources
+from .build.weights import Placed, Probed, Reporter, place, probe, write_pending
+from .config import ModelConfig
+from .errors import InvalidName, ParentNotFound, blob_json_errors
+from .gguf import GGUFInfo
 from .models import Store
 from .names import Name
 
 if TYPE_CHECKING:  # the language package (and its parser) is imported only when create runs
     import modelfile
 
-
-class Reporter(Protocol):
-    """How ``create`` tells its caller what it is doing; the library itself never prints."""
-
-    def status(self, text: str) -> None: ...
-
-    def hashing(self, label: str, size: int) -> AbstractContextManager[Progress]: ...
+__all__ = ["CreateResult", "Reporter", "create"]
 
 
 class _Silent:
@@ -55,21 +42,31 @@ class _Silent:
 
 @dataclass(frozen=True, slots=True)
 class CreateResult:
+    """The published model; ``warnings`` holds the Modelfile's and create's own, in order."""
+
     name: Name
     manifest: Manifest
     imports: tuple[tuple[Path, ImportResult], ...] = ()
     pruned: tuple[str, ...] = ()
+    warnings: tuple[modelfile.Diagnostic, ...] = ()
 
 
 @dataclass(slots=True)
-class _Build:
-    layers: list[Descriptor] = field(default_factory=list)
-    weights: list[tuple[Descriptor, GGUFInfo]] = field(default_factory=list)
+class _Plan:
+    """What the Modelfile builds on, every header read and checked, nothing written yet."""
+
+    base: list[tuple[Probed, str]] | ParentModel
+    adapter: Probed | None = None
+    drafts: list[Probed] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Built:
+    layers: list[layers.Layer] = field(default_factory=list)
+    weights: list[tuple[str, GGUFInfo]] = field(default_factory=list)
     parent: ModelConfig | None = None
+    inherited_params: list[dict[str, object]] = field(default_factory=list)
     imports: list[tuple[Path, ImportResult]] = field(default_factory=list)
-
-
-_PATH_LIKE = re.compile(r"^(?:\.{1,2}[/\\]|[/\\~]|[A-Za-z]:[/\\])|\.(?:gguf|bin)$", re.IGNORECASE)
 
 
 def create(
@@ -81,17 +78,21 @@ def create(
     reporter: Reporter | None = None,
 ) -> CreateResult:
     """Build the model ``source`` describes and publish it as ``name``."""
-    report = reporter or _Silent()
-    target = Name.parse(name) if isinstance(name, str) else name
     import modelfile
 
-    recipe = modelfile.resolve(source)
+    report = reporter or _Silent()
+    target = _target(name)
+    recipe, diagnostics = modelfile.analyse(source)
+    plan = _plan(find_sources(recipe, base_dir, store.resolve), report)
+    warnings = (*diagnostics, *_own_warnings(source, recipe, plan))
     with store.writing():
-        build = _layers(store, recipe, base_dir, report)
-        config_blob = store.blobs.put_bytes(_config(recipe, build).encode())
+        built = _build(store, plan, report)
+        final = write_pending(store, layers.apply_recipe(built.layers, recipe,
+                                                         built.inherited_params))
+        config = layers.model_config(recipe, built.parent, built.weights)
+        config_blob = store.blobs.put_bytes(config.encode())
         manifest = Manifest(
-            Descriptor(mediatypes.CONFIG, config_blob.digest, config_blob.size),
-            tuple(build.layers),
+            Descriptor(mediatypes.CONFIG, config_blob.digest, config_blob.size), tuple(final)
         )
         report.status("writing manifest")
         existing = store.find(target)
@@ -99,253 +100,105 @@ def create(
         published = store.write_manifest(target, manifest)
     pruned = store.prune_replaced(previous)
     report.status("success")
-    return CreateResult(published, manifest, tuple(build.imports), tuple(map(str, pruned)))
+    return CreateResult(
+        published, manifest, tuple(built.imports), tuple(map(str, pruned)), warnings
+    )
 
 
-def _layers(
-    store: Store, recipe: modelfile.Recipe, base_dir: Path, report: Reporter
-) -> _Build:
-    """Every layer, in Ollama's order, with their blobs in the store."""
-    build = _Build()
-    _base_layers(store, recipe, base_dir, build, report)
-    if recipe.adapter is not None:
-        _add_weights(store, _local(recipe.adapter, base_dir, "ADAPTER"), build, report,
-                     media_type=mediatypes.ADAPTER)
-    for draft in recipe.drafts:
-        _add_weights(store, _local(draft, base_dir, "DRAFT"), build, report,
-                     media_type=mediatypes.DRAFT)
-    _apply_text_layers(store, recipe, build)
-    _apply_params(store, recipe, build)
-    _apply_messages(store, recipe, build)
-    return build
-
-
-# -- FROM ------------------------------------------------------------------------------------
-
-
-def _base_layers(
-    store: Store, recipe: modelfile.Recipe, base_dir: Path, build: _Build, report: Reporter
-) -> None:
-    files: list[Path] = []
-    names: list[str] = []
-    for value in recipe.froms:
-        path = _expand(value, base_dir)
-        if path.exists():
-            files.extend(_gguf_files(path))
-        elif _PATH_LIKE.search(value):
-            raise CreateError(f"FROM {value}: no such file ({path})")
-        else:
-            names.append(value)
-    if files and names:
-        raise CreateError(
-            f"FROM names both files and the model {names[-1]!r}; a Modelfile builds on one or "
-            "the other"
+def _target(name: str | Name) -> Name:
+    target = Name.parse(name) if isinstance(name, str) else name
+    if target.digest is not None:
+        raise InvalidName(
+            str(target), "a model is created under a name and tag, and its digest follows from "
+            "its content; drop the @sha256:… part"
         )
-    if names:
-        _inherit(store, names[-1], build)
-        return
-    singles, groups = _split_groups(sorted(set(files), key=lambda p: p.name))
-    for path in singles:
-        _add_weights(store, path, build, report, media_type=None)
-    for shards in groups:
-        _add_merged(store, shards, build, report)
+    return target
 
 
-def _split_groups(paths: Sequence[Path]) -> tuple[list[Path], list[list[Path]]]:
-    """Plain GGUF files, and split GGUFs grouped by prefix (each group becomes one layer)."""
-    singles: list[Path] = []
-    groups: dict[tuple[Path, str], list[Path]] = {}
-    for path in paths:
-        group = shard_group(path)
-        if group is None:
-            singles.append(path)
-        else:
-            groups.setdefault((path.parent, group[0]), []).append(path)
-    return singles, list(groups.values())
+def _plan(sources: Sources, report: Reporter) -> _Plan:
+    """Read every header and refuse what cannot run, before anything is written."""
+    if isinstance(sources.base, MissingParent):
+        raise ParentNotFound(sources.base.spelled)
+    if isinstance(sources.base, ParentModel):
+        plan = _Plan(sources.base)
+    else:
+        probed = [probe(unit, report) for unit in sources.base]
+        kinds = [classify.media_type(p.info) for p in probed]
+        classify.check_base([(p.unit.label, kind) for p, kind in zip(probed, kinds, strict=True)])
+        plan = _Plan(list(zip(probed, kinds, strict=True)))
+    if sources.adapter is not None:
+        plan.adapter = probe(sources.adapter, report)
+        classify.check_adapter(str(sources.adapter.paths[0]), plan.adapter.info)
+    plan.drafts = [probe(draft, report) for draft in sources.drafts]
+    return plan
 
 
-def _expand(value: str, base_dir: Path) -> Path:
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else (base_dir / path)
+def _build(store: Store, plan: _Plan, report: Reporter) -> _Built:
+    """The weight layers in Ollama's order, their blobs in the store."""
+    built = _Built()
+    if isinstance(plan.base, ParentModel):
+        _inherit(store, plan.base, built)
+    else:
+        for probed, kind in plan.base:
+            _add(built, place(store, probed, kind, report))
+    if plan.adapter is not None:
+        _add(built, place(store, plan.adapter, mediatypes.ADAPTER, report))
+    for draft in plan.drafts:
+        _add(built, place(store, draft, mediatypes.DRAFT, report))
+    return built
 
 
-def _local(value: str, base_dir: Path, keyword: str) -> Path:
-    path = _expand(value, base_dir)
-    if not path.exists():
-        raise CreateError(f"{keyword} {value}: no such file ({path})")
-    files = _gguf_files(path)
-    if len(files) != 1:
-        raise CreateError(f"{keyword} {value}: expected one GGUF file, found {len(files)}")
-    return files[0]
-
-
-def _gguf_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path.resolve()]
-    found = sorted(p.resolve() for p in path.glob("*.gguf") if p.is_file())
-    if not found:
-        has_safetensors = any(path.glob("*.safetensors"))
-        detail = (
-            "it holds safetensors weights; convert them to GGUF first"
-            if has_safetensors else "it holds no .gguf file"
-        )
-        raise CreateError(f"{path}: cannot build from this folder: {detail}")
-    return found
-
-
-def _inherit(store: Store, value: str, build: _Build) -> None:
-    try:
-        parent = store.resolve(value)
-    except InvalidName as exc:
-        raise CreateError(f"FROM {value}: not a file, and not a valid model name ({exc.reason})")\
-            from exc
-    except ModelNotFound as exc:
-        raise CreateError(
-            f"FROM {value}: no such file, and no model '{value}' in the store; "
-            "create it first (see 'lamina list')"
-        ) from exc
-    manifest = store.manifest(parent)
+def _inherit(store: Store, parent: ParentModel, built: _Built) -> None:
+    manifest = store.manifest(parent.name)
     # Ollama records the parent as the Modelfile spells it (defaults filled in, case kept).
-    origin = Name.parse(value).display_shortest()
-    build.layers = [replace(layer, from_=origin) for layer in manifest.layers]
-    build.parent = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
-    for layer in build.layers:
+    origin = Name.parse(parent.spelled).display_shortest()
+    inherited = layers.inherit(manifest.layers, origin)
+    built.layers.extend(inherited)
+    built.parent = ModelConfig.parse(store.blobs.read_bytes(manifest.config.digest))
+    for layer in inherited:
         if layer.media_type in (mediatypes.MODEL, mediatypes.DRAFT):
-            build.weights.append((layer, store.weights_info(layer.digest)))
+            built.weights.append((layer.media_type, store.weights_info(layer.digest)))
+        elif layer.media_type == mediatypes.PARAMS:
+            built.inherited_params.append(_read_params(store, layer))
 
 
-def _add_weights(
-    store: Store, path: Path, build: _Build, report: Reporter, *, media_type: str | None
-) -> None:
-    """Read a GGUF header, link or copy the file into the store, add its layer."""
-    report.status(f"parsing GGUF {path.name}")
-    info = read_info(path)
-    if media_type == mediatypes.ADAPTER and info.general_type != "adapter":
-        raise GGUFError(str(path), "ADAPTER needs a LoRA adapter GGUF (general.type adapter), "
-                                   f"this one is {info.general_type or 'a model'}")
-    kind = media_type or _media_type(info)
-    size = path.stat().st_size
-    with report.hashing(path.name, size) as progress:
-        result = store.blobs.import_file(path, progress=progress)
-    verb = "using existing" if result.method is None else "creating new"
-    report.status(f"{verb} layer {result.digest}")
-    # Ollama rewrites plain model layers on import, which drops their provenance; the other
-    # weight layers keep the file they came from.
-    origin = None if kind == mediatypes.MODEL else path.name
-    _add_layer(build, Descriptor(kind, result.digest, result.size, from_=origin), info)
-    build.imports.append((path, result))
-
-
-def _add_merged(store: Store, shards: list[Path], build: _Build, report: Reporter) -> None:
-    """A split GGUF becomes one model layer: the shards merged into one file, streamed."""
-    plan = plan_merge(shards)
-    report.status(f"merging {len(plan.shards)} shards of {plan.shards[0].name}")
-    with report.hashing(plan.shards[0].name, plan.size) as progress:
-        blob = store.blobs.put_stream(plan.chunks(), progress=progress)
-    report.status(f"creating new layer {blob.digest}")
-    info = read_info(store.blobs.path(blob.digest))
-    _add_layer(build, Descriptor(_media_type(info), blob.digest, blob.size), info)
-
-
-def _add_layer(build: _Build, descriptor: Descriptor, info: GGUFInfo) -> None:
-    build.layers.append(descriptor)
-    if descriptor.media_type in (mediatypes.MODEL, mediatypes.DRAFT):
-        build.weights.append((descriptor, info))
-
-
-def _media_type(info: GGUFInfo) -> str:
-    """Ollama's rule: general.type picks adapter or projector; so does a vision-only header."""
-    if info.general_type == "adapter":
-        return mediatypes.ADAPTER
-    if info.general_type in ("projector", "mmproj"):
-        return mediatypes.PROJECTOR
-    arch = info.architecture
-    blocks = _uint(info, f"{arch}.block_count")
-    if blocks == 0 and _uint(info, f"{arch}.vision.block_count") > 0:
-        return mediatypes.PROJECTOR
-    encoders = info.metadata.get("clip.has_vision_encoder") or info.metadata.get(
-        "clip.has_audio_encoder")
-    if arch == "clip" and blocks == 0 and encoders:
-        return mediatypes.PROJECTOR
-    return mediatypes.MODEL
-
-
-def _uint(info: GGUFInfo, key: str) -> int:
-    value = info.metadata.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-# -- text, params, messages ------------------------------------------------------------------
-
-
-def _text_layer(store: Store, media_type: str, text: str) -> Descriptor:
-    blob = store.blobs.put_bytes(text.encode("utf-8"))
-    return Descriptor(media_type, blob.digest, blob.size)
-
-
-def _apply_text_layers(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:
-    for media_type, text in ((mediatypes.TEMPLATE, recipe.template),
-                             (mediatypes.SYSTEM, recipe.system)):
-        if text:
-            replaced = {media_type, mediatypes.LEGACY_PROMPT}
-            build.layers = [layer for layer in build.layers if layer.media_type not in replaced]
-            build.layers.append(_text_layer(store, media_type, text))
-    for text in recipe.licenses:
-        build.layers.append(_text_layer(store, mediatypes.LICENSE, text))
-
-
-def _apply_params(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:
-    import modelfile
-
-    merged: dict[str, object] = {}
-    for layer in build.layers:
-        if layer.media_type == mediatypes.PARAMS:
-            merged.update(_read_json_object(store, layer))
-    for key, value in recipe.parameters.items():
-        floats = modelfile.PARAMETERS.get(key) is modelfile.ParamType.FLOAT
-        merged[key] = gojson.Float32(value) if floats and isinstance(value, float) else value
-    if not merged:
-        return
-    build.layers = [layer for layer in build.layers if layer.media_type != mediatypes.PARAMS]
-    blob = store.blobs.put_bytes(gojson.encode(merged))
-    build.layers.append(Descriptor(mediatypes.PARAMS, blob.digest, blob.size))
-
-
-def _read_json_object(store: Store, layer: Descriptor) -> dict[str, object]:
+def _read_params(store: Store, layer: Descriptor) -> dict[str, object]:
     data = store.blobs.read_bytes(layer.digest)
     with blob_json_errors():
         return gojson.load_object(data, f"the base model's params layer {layer.digest}")
 
 
-def _apply_messages(store: Store, recipe: modelfile.Recipe, build: _Build) -> None:
-    if not recipe.messages:
-        return
-    messages = [{"role": role, "content": content} for role, content in recipe.messages]
-    build.layers = [layer for layer in build.layers if layer.media_type != mediatypes.MESSAGES]
-    blob = store.blobs.put_bytes(gojson.encode(messages, sort_keys=False))
-    build.layers.append(Descriptor(mediatypes.MESSAGES, blob.digest, blob.size))
+def _add(built: _Built, placed: Placed) -> None:
+    built.layers.append(placed.descriptor)
+    built.imports.extend(placed.imports)
+    if placed.descriptor.media_type in (mediatypes.MODEL, mediatypes.DRAFT):
+        built.weights.append((placed.descriptor.media_type, placed.info))
 
 
-# -- config ----------------------------------------------------------------------------------
+def _own_warnings(
+    source: modelfile.Modelfile, recipe: modelfile.Recipe, plan: _Plan
+) -> list[modelfile.Diagnostic]:
+    """What create notices that the language cannot: a chat template Ollama would use."""
+    import modelfile
+
+    if recipe.template or isinstance(plan.base, ParentModel):
+        return []
+    found: list[modelfile.Diagnostic] = []
+    for probed, kind in plan.base:
+        if kind != mediatypes.MODEL or not probed.info.chat_template:
+            continue
+        instruction = _from_line(source, probed.unit.value)
+        if instruction is not None:
+            found.append(modelfile.warning_at(
+                source, instruction,
+                f"{probed.unit.label} carries a chat template; Ollama may make a TEMPLATE of "
+                "it, lamina does not",
+                "add a TEMPLATE line, or the model is sent the bare prompt",
+            ))
+    return found
 
 
-def _config(recipe: modelfile.Recipe, build: _Build) -> ModelConfig:
-    """A fresh config, as Ollama builds one: family, type and quantization come from the
-    weights (one family entry per model layer); renderer, parser, requires, format and
-    capabilities are inherited from a parent unless the Modelfile overrides them."""
-    parent = build.parent or ModelConfig()
-    infos = [info for layer, info in build.weights if layer.media_type == mediatypes.MODEL]
-    drafts = [info for layer, info in build.weights if layer.media_type == mediatypes.DRAFT]
-    first = infos[0] if infos else None
-    return ModelConfig(
-        model_format=parent.model_format or "gguf",
-        model_family=first.architecture if first else "",
-        model_families=tuple(info.architecture for info in infos) or None,
-        model_type=first.model_type if first else "",
-        file_type=first.file_type_name if first else "",
-        renderer=recipe.renderer or parent.renderer,
-        parser=recipe.parser or parent.parser,
-        requires=recipe.requires or parent.requires,
-        capabilities=parent.capabilities,
-        draft=Draft(model_format="gguf", architecture=drafts[-1].architecture) if drafts else None,
-    )
+def _from_line(source: modelfile.Modelfile, value: str) -> modelfile.Instruction | None:
+    import modelfile
+
+    return next((i for i in source.of_kind(modelfile.Kind.FROM) if i.value == value), None)

@@ -14,6 +14,7 @@
     ├── GGUFError (also ValueError)          a file is not a GGUF, or a truncated or damaged one
     ├── SourceChanged                        a linked source file was edited under the store
     ├── CreateError (also ValueError)        a Modelfile that cannot become a model
+    │   └── ParentNotFound (also LookupError) FROM names a model the store lacks (pull it)
     └── StorageError                         the disk said no (full, read-only, permission, …)
 
 The classes a registry must tell apart also derive from ``ocitypes``' errors (``BlobUnknown``,
@@ -120,6 +121,18 @@ class SourceChanged(StoreError):
 
 class CreateError(StoreError, ValueError):
     """A Modelfile that is valid text but cannot become a model."""
+
+
+class ParentNotFound(CreateError, LookupError):
+    """FROM names a model the store lacks; ``name`` is as the Modelfile spells it, so a caller
+    can pull it and run ``create`` again."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"FROM {name}: no such file, and no model '{name}' in the store; "
+            "create it first (see 'lamina list')"
+        )
 
 
 _ADVICE: dict[int, str] = {

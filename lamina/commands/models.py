@@ -56,16 +56,14 @@ def create(app: App, name: str, path: Path, as_json: bool, quiet: bool) -> None:
     Relative paths in the Modelfile are read from its folder (from the current folder when the
     Modelfile comes from standard input).
     """
-    import modelfile
     import store
 
     app.quiet = quiet
     source, label, base_dir = _read_modelfile(app, path)
-    for diagnostic in modelfile.check(source):
-        if diagnostic.severity == "warning":
-            app.warn(diagnostic.render(label))
     reporter = _Reporter(app)
     result = store.create(app.store(), name, source, base_dir=base_dir, reporter=reporter)
+    for warning in result.warnings:  # the Modelfile's and create's own, analysed once
+        app.warn(warning.render(label))
     if as_json:
         from .. import schema
 

@@ -262,3 +262,131 @@ def test_inherited_layers_name_the_parent_as_the_modelfile_spells_it(
     build(lamina, "team/Base:v1", "FROM ./tiny.gguf\n", tiny_gguf.parent)
     child = build(lamina, "child", "FROM TEAM/base:v1\n", tiny_gguf.parent).manifest
     assert [layer.from_ for layer in child.layers] == ["TEAM/base:v1"]
+
+
+def split_model(folder: Path, prefix: str, *, general_type: str | None = None,
+                arch: str = "llama") -> list[Path]:
+    """A three-shard split GGUF written by gguf-py, one tensor per shard."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(folder / f"{prefix}.gguf", arch, split_max_tensors=1)
+    if general_type is not None:
+        writer.add_type(general_type)
+    for number in range(3):
+        writer.add_tensor(f"blk.{number}.w", np.full((4, 8), number, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    shards = sorted(folder.glob(f"{prefix}-*.gguf"))
+    assert len(shards) == 3
+    return shards
+
+
+def merged_size(shards: list[Path]) -> int:
+    from store.gguf_merge import plan_merge
+
+    return plan_merge(shards).size
+
+
+def test_draft_of_one_shard_merges_the_whole_split_model(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    make_gguf("model.gguf")
+    shards = split_model(tmp_path / "draft", "d", arch="qwen3")
+    manifest = build(lamina, "m", "FROM ./model.gguf\nDRAFT ./draft/d-00001-of-00003.gguf\n",
+                     tmp_path).manifest
+    assert kinds(manifest) == ["model", "draft"]
+    draft = manifest.layers[1]
+    assert draft.size == merged_size(shards)
+    merged = store.read_info(lamina.blobs.path(draft.digest))
+    assert merged.split is None and len(merged.tensors) == 3
+    config = json.loads(lamina.blobs.path(manifest.config.digest).read_bytes())
+    assert config["draft"] == {"model_format": "gguf", "architecture": "qwen3"}
+
+
+def test_adapter_of_one_shard_merges_the_whole_split_adapter(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    make_gguf("model.gguf")
+    shards = split_model(tmp_path / "lora", "l", general_type="adapter")
+    manifest = build(lamina, "m", "FROM ./model.gguf\nADAPTER ./lora/l-00002-of-00003.gguf\n",
+                     tmp_path).manifest
+    assert kinds(manifest) == ["model", "adapter"]
+    assert manifest.layers[1].size == merged_size(shards)
+
+
+def test_from_a_folder_of_shards_and_a_projector(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    shards = split_model(tmp_path / "vision", "m")
+    make_gguf("vision/mmproj.gguf", arch="clip", general_type="mmproj")
+    manifest = build(lamina, "m", "FROM ./vision\n", tmp_path).manifest
+    assert kinds(manifest) == ["projector", "model"]
+    assert manifest.layers[1].size == merged_size(shards)
+
+
+def test_from_a_folder_of_two_unrelated_models_is_refused(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    make_gguf("two/llama.gguf", arch="llama")
+    make_gguf("two/qwen.gguf", arch="qwen3")
+    with pytest.raises(store.CreateError, match=r"2 unrelated models \(llama\.gguf, qwen\.gguf\)"):
+        build(lamina, "m", "FROM ./two\n", tmp_path)
+    assert store_snapshot(lamina) == []
+
+
+def test_from_a_lora_adapter_alone_is_refused(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    make_gguf("lora.gguf", general_type="adapter")
+    with pytest.raises(store.CreateError, match=r"lora\.gguf is a LoRA adapter, not a model"):
+        build(lamina, "m", "FROM ./lora.gguf\n", tmp_path)
+    assert store_snapshot(lamina) == []
+
+
+def test_a_model_and_its_adapter_under_from_is_fine(
+    lamina: store.Store, make_gguf: MakeGGUF, tmp_path: Path
+) -> None:
+    make_gguf("model.gguf")
+    make_gguf("lora.gguf", general_type="adapter")
+    manifest = build(lamina, "m", "FROM ./lora.gguf\nFROM ./model.gguf\n", tmp_path).manifest
+    assert kinds(manifest) == ["adapter", "model"]
+
+
+def test_a_missing_parent_is_data_a_caller_can_pull(lamina: store.Store, tmp_path: Path) -> None:
+    with pytest.raises(store.ParentNotFound) as caught:
+        build(lamina, "m", "FROM team/base:v2\n", tmp_path)
+    assert caught.value.name == "team/base:v2"
+    assert isinstance(caught.value, store.CreateError)
+
+
+def test_a_name_with_a_digest_is_refused(lamina: store.Store, tiny_gguf: Path) -> None:
+    with pytest.raises(store.InvalidName, match="drop the @sha256"):
+        build(lamina, f"y@sha256:{'0' * 64}", "FROM ./tiny.gguf\n", tiny_gguf.parent)
+    assert store_snapshot(lamina) == []
+
+
+def test_over_long_file_names_are_store_errors(lamina: store.Store, tiny_gguf: Path) -> None:
+    long = "a" * 300
+    with pytest.raises(store.StorageError, match="too long"):
+        build(lamina, "m", f"FROM ./{long}.gguf\n", tiny_gguf.parent)
+    with pytest.raises(store.StoreError):
+        build(lamina, f"{'h' * 300}/ns/m", "FROM ./tiny.gguf\n", tiny_gguf.parent)
+
+
+def test_warnings_come_back_in_the_result(lamina: store.Store, make_gguf: MakeGGUF) -> None:
+    weights = make_gguf("chat.gguf", chat_template="{% for m in messages %}{% endfor %}")
+    text = "FROM ./chat.gguf\nPARAMETER mirostat 1\n"
+    result = build(lamina, "m", text, weights.parent)
+    messages = [(w.line, w.message) for w in result.warnings]
+    assert messages == [
+        (2, "parameter mirostat is deprecated"),
+        (1, "chat.gguf carries a chat template; Ollama may make a TEMPLATE of it, lamina "
+            "does not"),
+    ]
+    assert "FROM ./chat.gguf" in result.warnings[1].render("Modelfile")
+    quiet = build(lamina, "n", "FROM ./chat.gguf\nTEMPLATE {{ .Prompt }}\n", weights.parent)
+    assert quiet.warnings == ()

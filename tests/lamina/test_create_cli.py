@@ -1,0 +1,64 @@
+"""``lamina create`` prints create's warnings, and refuses bad names and paths with exit 1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("LAMINA_HOME", str(path))
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "Modelfile"
+    path.write_text(text)
+    return path
+
+
+def test_warnings_are_printed_once_from_the_result(home: Path, tiny_gguf: Path) -> None:
+    path = write(tiny_gguf.parent, "FROM ./tiny.gguf\nPARAMETER mirostat 1\n")
+    code, out, err = run("create", "m", "-f", str(path))
+    assert code == 0, err
+    assert err.count("warning: parameter mirostat is deprecated") == 1
+    assert f"{path}:2:1: warning" in err
+    assert out.startswith("created m:latest")
+
+
+def test_a_name_with_a_digest_is_refused(home: Path, tiny_gguf: Path) -> None:
+    path = write(tiny_gguf.parent, "FROM ./tiny.gguf\n")
+    code, out, err = run("create", f"y@sha256:{'ab' * 32}", "-f", str(path))
+    assert (code, out) == (1, "")
+    assert "drop the @sha256" in err and "Traceback" not in err
+    assert run("list")[1].count("\n") <= 1  # nothing was created
+
+
+@pytest.mark.parametrize("where", ["from", "file", "name"])
+def test_over_long_names_end_in_a_clear_error(home: Path, tiny_gguf: Path, where: str) -> None:
+    long = "a" * 300
+    path = write(tiny_gguf.parent, f"FROM ./{long}.gguf\n" if where == "from"
+                 else "FROM ./tiny.gguf\n")
+    file = str(tiny_gguf.parent / long) if where == "file" else str(path)
+    name = f"{'h' * 300}/ns/m" if where == "name" else "m"
+    code, out, err = run("create", name, "-f", file)
+    assert (code, out) == (1, "")
+    assert "Error: " in err and "too long" in err and "Traceback" not in err
+
+
+def test_an_adapter_alone_is_refused(home: Path, make_gguf: object) -> None:
+    lora = make_gguf("lora.gguf", general_type="adapter")  # type: ignore[operator]
+    code, _, err = run("create", "m", "-f", str(write(lora.parent, "FROM ./lora.gguf\n")))
+    assert code == 1
+    assert "lora.gguf is a LoRA adapter, not a model" in err
