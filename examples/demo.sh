@@ -34,3 +34,13 @@ step "lamina verify"
 lamina verify
 step "store layout (Ollama's): $LAMINA_HOME"
 find "$LAMINA_HOME/manifests" -type f | sed "s|$LAMINA_HOME/||" | sort
+
+step "lamina export gemma3-chat --to ollama / --to lmstudio   (temporary homes, weights hard-linked)"
+exports="$PWD/.demo/exports"
+rm -rf "$exports"
+lamina export gemma3-chat --to ollama --dir "$exports/ollama"
+lamina export gemma3-chat --to lmstudio --dir "$exports/lmstudio"
+(cd "$exports" && find . -type f -printf '%i %n %s %p\n' | sort -k4)
+step "lamina export --remove: exactly the files lamina placed"
+lamina export --remove gemma3-chat --to ollama --dir "$exports/ollama"
+lamina export --remove gemma3-chat --to lmstudio --dir "$exports/lmstudio"

@@ -59,7 +59,7 @@ def _target_module(target: str):  # type: ignore[no-untyped-def]
         from store.export import ollama
 
         return ollama
-    from store.export import lmstudio  # type: ignore[attr-defined]
+    from store.export import lmstudio
 
     return lmstudio
 

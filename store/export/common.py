@@ -68,6 +68,9 @@ class Session:
     entry: Entry
     force: bool
     method: LinkMethod | None
+    trust_size: bool = True
+    """Take a file of the right size at a blob's name as that blob (Ollama's own rule); off
+    where file names do not spell digests."""
     files: list[PlacedFile] = field(default_factory=list)
 
     def record(self, path: Path) -> None:
@@ -79,6 +82,13 @@ class Session:
         text = str(path)
         mine = any(p.path == text and p.still_ours() for p in self.entry.files)
         return mine or self.ledger.owner_of(path) is not None
+
+    def check_free(self, descriptor: Descriptor, dst: Path) -> None:
+        """Refuse early, before anything is placed, when a file not lamina's is in the way."""
+        if self.trust_size or self.force or not os.path.lexists(dst) or self.owns(dst):
+            return
+        if not _same_file(self.store.blobs.path(descriptor.digest), dst):
+            raise ExportConflict(str(dst), "a file lamina did not place")
 
     def link_blob(self, descriptor: Descriptor, dst: Path, role: str) -> None:
         """Make ``dst`` hold a stored blob; a file of the right size there already is kept."""
@@ -92,12 +102,13 @@ class Session:
                               f"manifest says {descriptor.size}; run 'lamina verify'")
         replace = False
         if os.path.lexists(dst):
-            if _same_file(src, dst) or _size(dst) == size:
+            if _same_file(src, dst) or (_size(dst) == size and (self.trust_size
+                                                                 or self.owns(dst))):
                 if self.owns(dst):
                     self.record(dst)
                 self.files.append(PlacedFile(dst, role, "present", size))
                 return
-            if not self.force:
+            if not self.force and not self.owns(dst):
                 raise ExportConflict(str(dst), f"a file of {_size(dst)} bytes")
             replace = True
         used = place_file(src, dst, self.method, replace=replace)

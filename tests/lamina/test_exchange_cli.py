@@ -66,3 +66,19 @@ def test_export_refusals(home: Path, tmp_path: Path) -> None:
     assert code == 1 and "model 'missing' not found" in err
     code, _, err = run("export", "--remove", "tiny", "--to", "ollama", "--dir", str(tmp_path))
     assert code == 1 and "has not exported tiny" in err
+
+
+def test_export_to_lmstudio_finds_its_home(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = tmp_path / "user"
+    (user / ".cache" / "lm-studio").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(user))
+    code, out, err = run("export", "tiny", "--to", "lmstudio")
+    assert code == 0, err
+    lms = user / ".cache" / "lm-studio"
+    assert out == f"exported tiny:latest to {lms} (2 files, 245 B new on disk)\n"
+    assert "hardlink  models/library/tiny+latest/tiny-latest.gguf" in err
+    assert (lms / "hub/models/library/tiny-latest/model.yaml").is_file()
+    code, out, err = run("export", "--remove", "tiny", "--to", "lmstudio", "-q")
+    assert code == 0 and err == "" and out.startswith("removed 2 files")
