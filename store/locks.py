@@ -9,10 +9,17 @@ one process exclude each other exactly as two processes do. filelock has no shar
 waits across threads, and its SQLite-backed ReadWriteLock raises instead of waiting when two
 threads of one process ask for opposite modes (measured need: the coming registry server runs
 requests on threads).
+
+Blob locks are different: one per digest, held only while a blob is published (or, for a pull,
+while it is written). Their files exist only while held (:func:`transient`): the holder unlinks
+the file before letting go, and whoever waited on the old file sees that it is no longer the one
+at the path and starts again. So lock files do not pile up under ``.lamina/locks``, and no two
+unrelated blobs share a lock (striped locks would make two pulls wait on each other by chance).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
@@ -51,3 +58,62 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+@contextmanager
+def transient(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock whose file exists only while someone holds it."""
+    with _storage_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        with _storage_errors(path):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with _storage_errors(path):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if is_current(path, fd):
+                try:
+                    yield
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)  # before closing: nobody may lock this inode after us
+                return
+        finally:
+            os.close(fd)
+
+
+def remove_if_free(path: Path) -> bool:
+    """Delete a lock file nobody holds (one a killed process left); False if it is held."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not is_current(path, fd):
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def is_current(path: Path, fd: int) -> bool:
+    """Whether ``fd`` is still the file at ``path`` (a lock holder may have unlinked it)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+@contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError.from_oserror(exc, path, "cannot lock a blob") from exc

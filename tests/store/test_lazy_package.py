@@ -22,6 +22,13 @@ def test_importing_store_loads_no_submodule() -> None:
     assert loaded == "[]"
 
 
+def test_reading_blobs_loads_no_writer_of_partials_or_uploads() -> None:
+    loaded = fresh("import sys, store.blobs; print(sorted(m for m in sys.modules if m in "
+                   "('threading', 'secrets', 'hashlib', 'filelock', 'store.blobs.partial', "
+                   "'store.blobs.uploads')))")
+    assert loaded == "[]"
+
+
 def test_store_create_stays_the_function_whatever_loads_first() -> None:
     assert fresh("import store.create, store; print(callable(store.create), "
                  "type(store.create).__name__)") == "True function"

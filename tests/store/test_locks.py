@@ -71,3 +71,55 @@ def test_gc_waits_for_a_create_in_another_process(tmp_path: Path, tiny_gguf: Pat
         holder.stdin.flush()
         assert finished.wait(timeout=10)
     thread.join()
+
+
+def test_a_blob_lock_file_exists_only_while_held(tmp_path: Path) -> None:
+    path = tmp_path / "locks" / "blob-x.lock"
+    with locks.transient(path):
+        assert path.exists()
+    assert not path.exists()
+
+
+def test_blob_lock_holders_exclude_each_other_and_leave_no_files(tmp_path: Path) -> None:
+    path = tmp_path / "locks" / "blob-x.lock"
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def hold() -> None:
+        nonlocal inside, most
+        for _ in range(50):
+            with locks.transient(path):
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=hold) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+    assert list(path.parent.iterdir()) == []
+
+
+def test_a_lock_file_a_killed_holder_left_is_removed_only_when_free(tmp_path: Path) -> None:
+    path = tmp_path / "blob-x.lock"
+    path.touch()  # as a kill -9 between taking and dropping the lock leaves it
+    with locks.transient(path):
+        assert not locks.remove_if_free(path)
+    path.touch()
+    assert locks.remove_if_free(path)
+    assert not path.exists()
+    assert not locks.remove_if_free(path)
+
+
+def test_blob_writes_leave_no_lock_files(tmp_path: Path) -> None:
+    blobs = store.BlobStore(store.Layout(tmp_path))
+    info = blobs.put_bytes(b"one")
+    blobs.put_stream([b"two"], expected=store.Digest.of(b"two"))
+    blobs.put_stream([b"one"], expected=info.digest)
+    lock_dir = tmp_path / ".lamina" / "locks"
+    assert not lock_dir.exists() or list(lock_dir.iterdir()) == []
