@@ -11,6 +11,9 @@
     │   └── ManifestBlobUnknown              a manifest naming a blob the store lacks
     │                                                                       (MANIFEST_BLOB_UNKNOWN)
     ├── BlobInvalid (also ValueError)        a config/params/messages blob that is not its JSON
+    ├── UploadNotFound (also LookupError)    no upload session with that id  (BLOB_UPLOAD_UNKNOWN)
+    ├── PartialRangeInvalid (also ValueError) a part outside a partial blob, or over written bytes
+    ├── PartialIncomplete (also ValueError)  a partial blob committed with bytes still missing
     ├── GGUFError (also ValueError)          a file is not a GGUF, or a truncated or damaged one
     ├── SourceChanged                        a linked source file was edited under the store
     ├── CreateError (also ValueError)        a Modelfile that cannot become a model
@@ -91,6 +94,34 @@ class ManifestBlobUnknown(ManifestInvalid, oci.ManifestBlobUnknown):
 
 class BlobInvalid(StoreError, ValueError):
     """A stored config, params or messages blob whose bytes are not the JSON its role needs."""
+
+
+class UploadNotFound(StoreError, oci.UploadUnknown):
+    def __init__(self, upload_id: str, reason: str = "") -> None:
+        self.upload_id = upload_id
+        why = f" ({reason})" if reason else ""
+        super().__init__(f"upload {upload_id!r} is unknown{why}; start a new upload")
+
+
+class PartialRangeInvalid(StoreError, ValueError):
+    """A part that does not fit its partial blob, or that would write over finished bytes."""
+
+    def __init__(self, digest: str, start: int, end: int, reason: str) -> None:
+        self.digest = digest
+        self.start = start
+        self.end = end
+        super().__init__(f"blob {digest}: cannot write bytes {start}-{end}: {reason}")
+
+
+class PartialIncomplete(StoreError, ValueError):
+    """A partial blob committed while some of its bytes are still missing."""
+
+    def __init__(self, digest: str, missing: int) -> None:
+        self.digest = digest
+        self.missing = missing
+        super().__init__(
+            f"blob {digest} still misses {missing} bytes; fetch the missing ranges first"
+        )
 
 
 @contextlib.contextmanager

@@ -7,7 +7,12 @@ lamina store:
     <root>/manifests/<host>/<namespace>/<model>/<tag>
 
 lamina's own bookkeeping (locks, hash cache, link ledger) lives under ``<root>/.lamina``, which
-Ollama never looks at.
+Ollama never looks at. So do blobs still arriving, since Ollama deletes every name in ``blobs/``
+that is not a digest when it starts:
+
+    <root>/.lamina/partial/sha256-<hex>.part    a pull's blob, written in parts
+    <root>/.lamina/partial/sha256-<hex>.ranges  the parts of it that are finished
+    <root>/.lamina/uploads/<id>                 a server's upload session
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 
 TEMP_PREFIX = ".tmp-"
 """Temp files in the blobs folder start with this; gc removes stale ones."""
+
+PARTIAL_SUFFIX = ".part"
+RANGES_SUFFIX = ".ranges"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,27 @@ class Layout:
     @property
     def hash_cache(self) -> Path:
         return self.state / "hashcache.sqlite"
+
+    @property
+    def partials(self) -> Path:
+        return self.state / "partial"
+
+    def partial(self, digest: Digest) -> Path:
+        """The file a pull writes ``digest``'s parts into (same file system as ``blobs/``)."""
+        return self.partials / f"sha256-{digest.hex}{PARTIAL_SUFFIX}"
+
+    def partial_ranges(self, digest: Digest) -> Path:
+        """The record of the partial file's finished ranges."""
+        return self.partials / f"sha256-{digest.hex}{RANGES_SUFFIX}"
+
+    @property
+    def uploads(self) -> Path:
+        return self.state / "uploads"
+
+    def upload(self, upload_id: str) -> Path:
+        """An upload session's bytes; ``upload_id`` must be checked first (it comes from
+        a URL)."""
+        return self.uploads / upload_id
 
     def blob(self, digest: Digest) -> Path:
         return self.blobs / f"sha256-{digest.hex}"

@@ -1,0 +1,373 @@
+"""Partial blobs: a pull's blob of known digest and size, written in parts, in any order.
+
+    .lamina/partial/sha256-<hex>.part     pre-sized to the blob's size, parts written in place
+    .lamina/partial/sha256-<hex>.ranges   a header line, then "start end" per finished range
+
+Durable progress: parts are batched (:data:`FLUSH_BYTES`, :data:`FLUSH_SECONDS`); a flush
+fsyncs the bytes first and only then appends their ranges to the record and fsyncs it. After a
+``kill -9`` or a power cut every range the record names is on disk, so a new process asks
+:meth:`PartialBlob.missing` and fetches only that. A torn last line is ignored (its bytes are
+fetched again).
+
+One process at a time: :func:`open_partial` takes an exclusive ``flock`` on the ``.part`` file
+and keeps it until commit, abort or close. A second process waits, then continues where the
+first stopped, or finds the blob published. Within a process, :meth:`PartialBlob.write_at` may
+be called from any number of threads.
+
+Hashed once: the hasher follows the contiguous written prefix. A part that lands beyond it is
+kept in memory (up to :data:`PARK_LIMIT` bytes in all) until the prefix reaches it, and read
+back from the file only past that limit; so an uninterrupted pull whose parts arrive roughly in
+order is never read twice. After a resume, only the bytes an earlier process wrote are read
+back, once, as the prefix reaches them.
+
+Commit is the store's one publish step: verify, fsync, rename into ``blobs/`` under the blob
+lock. Bytes that do not hash to the digest are dropped, and nothing is published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ocitypes import Digest
+
+from .. import locks
+from ..errors import (
+    DigestMismatch,
+    PartialIncomplete,
+    PartialRangeInvalid,
+    storage_errors,
+)
+from ..hashcache import CHUNK_SIZE, Hasher
+from ..link import fsync_dir, write_all
+from .ranges import Range, RangeSet
+from .shelf import BLOB_MODE, Shelf
+
+MiB = 1024 * 1024
+FLUSH_BYTES = 64 * MiB
+"""Record finished ranges at least this often (in bytes written): what a crash may cost."""
+FLUSH_SECONDS = 1.0
+"""…and at least this often in time, so a slow pull keeps its progress too."""
+PARK_LIMIT = 64 * MiB
+"""Bytes of out-of-order parts kept in memory for the hasher instead of read back later."""
+
+_FORMAT = "lamina-partial 1"
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS has fsync only
+
+
+def open_partial(shelf: Shelf, digest: Digest, size: int) -> PartialBlob:
+    """The partial blob for ``digest``, continuing what an earlier process left; waits while
+    another process holds it."""
+    if size < 0:
+        raise ValueError(f"a blob cannot have {size} bytes")
+    layout = shelf.layout
+    path = layout.partial(digest)
+    with storage_errors(layout.partials):
+        layout.partials.mkdir(parents=True, exist_ok=True)
+    while True:
+        if shelf.exists(digest):
+            return PartialBlob(shelf, digest, size, None, None, RangeSet([(0, size)]))
+        with storage_errors(path):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, BLOB_MODE)
+        try:
+            with storage_errors(path, "cannot lock the partial blob"):
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes, whatever happens
+            if locks.is_current(path, fd):  # not committed or aborted while we waited
+                return _continue(shelf, digest, size, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _continue(shelf: Shelf, digest: Digest, size: int, fd: int) -> PartialBlob:
+    layout = shelf.layout
+    path, record = layout.partial(digest), layout.partial_ranges(digest)
+    if shelf.exists(digest):  # published by another writer (a stream, an upload)
+        _unlink(path, record)
+        os.close(fd)
+        return PartialBlob(shelf, digest, size, None, None, RangeSet([(0, size)]))
+    with storage_errors(path):
+        finished = read_record(record, digest, size)
+        if os.fstat(fd).st_size != size:  # a fresh file, or one begun for another size
+            finished = RangeSet()
+            os.ftruncate(fd, size)
+        record_fd = _rewrite_record(record, digest, size, finished)
+    return PartialBlob(shelf, digest, size, fd, record_fd, finished)
+
+
+class PartialBlob:
+    """One blob being fetched in parts; satisfies ``registry.protocols.PartialBlob``."""
+
+    def __init__(
+        self, shelf: Shelf, digest: Digest, size: int, fd: int | None, record_fd: int | None,
+        finished: RangeSet,
+    ) -> None:
+        self._shelf = shelf
+        self._digest = digest
+        self._size = size
+        self._fd = fd
+        self._record_fd = record_fd
+        self._path = shelf.layout.partial(digest)
+        self._record = shelf.layout.partial_ranges(digest)
+        self._stored = fd is None  # the blob was in the store already
+        self._lock = threading.Lock()  # guards the state below
+        self._hash_lock = threading.Lock()  # one thread feeds the hasher at a time
+        self._flush_lock = threading.Lock()
+        self._done = finished  # every byte written, durable or not
+        self._pending = RangeSet()  # written, not yet recorded
+        self._inflight = RangeSet()
+        self._parked: dict[int, memoryview] = {}
+        self._parked_bytes = 0
+        self._hasher = Hasher()
+        self._hashed = 0
+        self._last_flush = time.monotonic()
+        self.resumed = finished.total if fd is not None else 0
+        """Bytes an earlier process had finished."""
+        self.written = 0
+        """Bytes :meth:`write_at` wrote in this process."""
+        self.reread = 0
+        """Bytes read back from the file to hash them (earlier runs' bytes, or overflow)."""
+
+    @property
+    def digest(self) -> Digest:
+        return self._digest
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def missing(self) -> list[Range]:
+        """The byte ranges not yet written, in order."""
+        with self._lock:
+            return self._done.gaps(self._size)
+
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``offset``; its range is recorded as finished at the next flush."""
+        view = memoryview(data).cast("B")
+        end = offset + len(view)
+        self._claim(offset, end)
+        try:
+            with storage_errors(self._path, "cannot write the partial blob"):
+                _pwrite_all(self._require_fd(), view, offset)
+        except BaseException:
+            with self._lock:
+                self._inflight.subtract(offset, end)
+            raise
+        with self._lock:
+            self._inflight.subtract(offset, end)
+            self._done.add(offset, end)
+            self._pending.add(offset, end)
+            self.written += len(view)
+            if view and self._parked_bytes + len(view) <= PARK_LIMIT:
+                # Only immutable bytes may outlive this call; a caller's buffer is copied.
+                kept = view if isinstance(data, bytes) else memoryview(bytes(view))
+                self._parked[offset] = kept
+                self._parked_bytes += len(view)
+            due = (self._pending.total >= FLUSH_BYTES
+                   or time.monotonic() - self._last_flush >= FLUSH_SECONDS)
+        self._follow((offset, view))
+        if due:
+            self.flush(wait=False)
+
+    def flush(self, *, wait: bool = True) -> None:
+        """Make written parts durable, then record their ranges as finished."""
+        if not self._flush_lock.acquire(blocking=wait):
+            return  # another thread is flushing
+        try:
+            with self._lock:
+                batch = list(self._pending)
+                self._last_flush = time.monotonic()
+            if not batch or self._fd is None or self._record_fd is None:
+                return
+            with storage_errors(self._path, "cannot save the partial blob"):
+                _fdatasync(self._fd)  # the bytes first: the record must never run ahead
+                lines = "".join(f"{s} {e}\n" for s, e in batch).encode()
+                write_all(self._record_fd, memoryview(lines))
+                os.fsync(self._record_fd)
+            with self._lock:
+                for start, end in batch:
+                    self._pending.subtract(start, end)
+        finally:
+            self._flush_lock.release()
+
+    def commit(self) -> None:
+        """Verify the whole blob and publish it; ``DigestMismatch`` drops the bytes."""
+        if self._stored:
+            self._shelf.keep(self._digest)
+            return
+        fd = self._require_fd()
+        self.flush()
+        with self._lock:
+            missing = self._done.gaps(self._size)
+        if missing:
+            raise PartialIncomplete(str(self._digest), sum(e - s for s, e in missing))
+        with self._hash_lock:
+            self._hash_ready(None)
+        actual = self._hasher.digest()
+        if actual != self._digest:
+            self.abort()
+            raise DigestMismatch(str(self._digest), str(actual), what="pulled blob")
+        if not self._shelf.publish(fd, self._path, actual, self._digest):
+            _unlink(self._path)  # another writer published it first
+        _unlink(self._record)
+        self._close()
+
+    def abort(self) -> None:
+        """Drop the partial file and its record."""
+        if self._fd is not None:
+            _unlink(self._path, self._record)  # before closing: we still hold the lock
+        self._close()
+
+    def close(self) -> None:
+        """Flush and let go, keeping what was written for a later process."""
+        if self._fd is not None:
+            self.flush()
+        self._close()
+
+    def __enter__(self) -> PartialBlob:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A partial dropped without close still lets go of its lock (and descriptors).
+        if getattr(self, "_lock", None) is not None:
+            self._close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _claim(self, start: int, end: int) -> None:
+        with self._lock:
+            self._require_fd()
+            if start < 0 or end > self._size:
+                raise PartialRangeInvalid(
+                    str(self._digest), start, end, f"the blob has {self._size} bytes"
+                )
+            if self._done.overlaps(start, end) or self._inflight.overlaps(start, end):
+                raise PartialRangeInvalid(
+                    str(self._digest), start, end, "some of them are written already"
+                )
+            self._inflight.add(start, end)
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            why = "the blob is stored already" if self._stored else "the partial blob is closed"
+            raise PartialRangeInvalid(str(self._digest), 0, self._size, why)
+        return self._fd
+
+    def _follow(self, mine: tuple[int, memoryview] | None) -> None:
+        """Hash what the prefix gained, unless another thread is at it (it looks again once
+        it lets go, so nothing is left behind)."""
+        while self._hash_lock.acquire(blocking=False):
+            try:
+                self._hash_ready(mine)
+            finally:
+                self._hash_lock.release()
+            with self._lock:
+                if self._done.end_of_run(self._hashed) <= self._hashed:
+                    return
+
+    def _hash_ready(self, mine: tuple[int, memoryview] | None) -> None:
+        """Feed the hasher every byte of the contiguous prefix; hold the hash lock."""
+        while True:
+            with self._lock:
+                at = self._hashed
+                target = self._done.end_of_run(at)
+                if target <= at:
+                    return
+                piece = self._parked.pop(at, None)
+                if piece is not None:
+                    self._parked_bytes -= len(piece)
+                upto = min((o for o in self._parked if at < o < target), default=target)
+            if piece is None and mine is not None and mine[0] <= at < mine[0] + len(mine[1]):
+                piece = mine[1][at - mine[0]:upto - mine[0]]
+            if piece is not None:
+                self._hasher.update(piece)
+                count = len(piece)
+            else:
+                count = self._read_back(at, upto)
+            with self._lock:
+                self._hashed += count
+
+    def _read_back(self, start: int, end: int) -> int:
+        fd = self._require_fd()
+        buffer = bytearray(min(CHUNK_SIZE, end - start))
+        view = memoryview(buffer)
+        offset = start
+        with storage_errors(self._path, "cannot read the partial blob"):
+            while offset < end:
+                count = os.preadv(fd, [view[:end - offset]], offset)
+                if count == 0:
+                    break  # cannot happen in a pre-sized file; stop rather than spin
+                self._hasher.update(view[:count])
+                offset += count
+        self.reread += offset - start
+        return offset - start
+
+    def _close(self) -> None:
+        with self._lock:
+            fds, self._fd, self._record_fd = (self._fd, self._record_fd), None, None
+            self._parked.clear()
+            self._parked_bytes = 0
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+
+
+def read_record(record: Path, digest: Digest, size: int) -> RangeSet:
+    """The finished ranges a record names; none if it is missing or for another blob."""
+    try:
+        text = record.read_bytes()
+    except FileNotFoundError:
+        return RangeSet()
+    lines = text.split(b"\n")[:-1]  # the last piece has no newline: empty, or a torn line
+    if not lines or lines[0] != f"{_FORMAT} {digest} {size}".encode():
+        return RangeSet()
+    finished = RangeSet()
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) != 2 or not all(f.isdigit() for f in fields):
+            break
+        start, end = int(fields[0]), int(fields[1])
+        if not 0 <= start < end <= size:
+            break
+        finished.add(start, end)
+    return finished
+
+
+def _rewrite_record(record: Path, digest: Digest, size: int, finished: RangeSet) -> int:
+    """Write the record afresh, compacted (atomically), and open it for appending."""
+    text = f"{_FORMAT} {digest} {size}\n" + "".join(f"{s} {e}\n" for s, e in finished)
+    temp = record.with_name(record.name + ".new")  # only the lock holder writes it
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, memoryview(text.encode()))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, record)
+    fsync_dir(record.parent)
+    return os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+
+
+def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
+    while view:
+        count = os.pwrite(fd, view, offset)
+        view, offset = view[count:], offset + count
+
+
+def _unlink(*paths: Path) -> None:
+    for path in paths:
+        with storage_errors(path, "cannot delete"), contextlib.suppress(FileNotFoundError):
+            path.unlink()
+

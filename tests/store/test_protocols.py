@@ -1,0 +1,43 @@
+"""The store satisfies the registry's Protocols: mypy checks the assignments below.
+
+``make test`` type-checks the packages, not the tests, so a test runs mypy on this file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ocitypes import Digest
+from registry.protocols import BlobSink, BlobSource, PartialBlob, PartialBlobs, UploadSession
+from store.blobs import BlobStore
+from store.layout import Layout
+
+
+def satisfied(blobs: BlobStore) -> None:
+    """Never run for its effect: each line fails type-checking if a Protocol is not met."""
+    source: BlobSource = blobs
+    sink: BlobSink = blobs
+    partials: PartialBlobs = blobs
+    session: UploadSession = sink.begin()
+    pulled: PartialBlob = partials.partial(Digest.of(b""), 0)
+    session.abort()
+    pulled.commit()
+    del source
+
+
+def test_the_store_satisfies_the_registry_protocols() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", __file__],
+        capture_output=True, text=True, cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_protocol_calls_work_on_a_real_store(tmp_path: Path) -> None:
+    blobs = BlobStore(Layout(tmp_path))
+    satisfied(blobs)
+    assert blobs.stat(Digest.of(b"")) == 0
+    with blobs.open(Digest.of(b"")) as stream:
+        assert stream.read() == b""
