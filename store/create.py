@@ -82,6 +82,7 @@ def create(
 
     report = reporter or _Silent()
     target = _target(name)
+    store.manifest_path(target)  # a name the disk cannot hold is refused before any write
     recipe, diagnostics = modelfile.analyse(source)
     plan = _plan(find_sources(recipe, base_dir, store.resolve), report)
     warnings = (*diagnostics, *_own_warnings(source, recipe, plan))

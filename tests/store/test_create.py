@@ -373,8 +373,9 @@ def test_over_long_file_names_are_store_errors(lamina: store.Store, tiny_gguf: P
     long = "a" * 300
     with pytest.raises(store.StorageError, match="too long"):
         build(lamina, "m", f"FROM ./{long}.gguf\n", tiny_gguf.parent)
-    with pytest.raises(store.StoreError):
+    with pytest.raises(store.InvalidName, match="255 bytes"):
         build(lamina, f"{'h' * 300}/ns/m", "FROM ./tiny.gguf\n", tiny_gguf.parent)
+    assert store_snapshot(lamina) == []  # refused before any blob was written
 
 
 def test_warnings_come_back_in_the_result(lamina: store.Store, make_gguf: MakeGGUF) -> None:
