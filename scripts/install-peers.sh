@@ -27,3 +27,30 @@ npm_peers() {
 }
 
 npm_peers
+
+# System packages, installed with apt-get when their binary is missing (needs root or sudo).
+# One line each: the binary the tests look for, then the Debian package that provides it.
+APT_PEERS=(
+    "docker-registry docker-registry"   # CNCF Distribution 2.8: the registry client's tests
+)
+apt_peers() {
+    local missing=() entry
+    for entry in "${APT_PEERS[@]}"; do
+        read -r binary package <<<"$entry"
+        command -v "$binary" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root=(sudo -n)
+        else fail "needs root to apt-get install ${missing[*]}"; return 0; fi
+    fi
+    echo "install-peers: apt-get install ${missing[*]}" >&2
+    if ! { "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+           "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+               "${missing[@]}" >/dev/null; }; then
+        fail "apt-get install ${missing[*]} failed"
+    fi
+}
+
+apt_peers

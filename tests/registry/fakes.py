@@ -1,0 +1,108 @@
+"""In-memory stand-ins for the store's Protocols, for client tests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Iterable, Sequence
+from typing import BinaryIO
+
+from ocitypes import BlobUnknown, Digest, DigestInvalid
+
+Range = tuple[int, int]
+
+
+class MemoryBlobs:
+    """Complete blobs by digest: a BlobSource, and the PartialBlobs pulls write into."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[Digest, bytes] = {}
+        self.partials: dict[Digest, MemoryPartial] = {}
+        self.lock = threading.Lock()
+
+    def add(self, data: bytes) -> Digest:
+        digest = Digest.of(data)
+        self.blobs[digest] = data
+        return digest
+
+    def stat(self, digest: Digest) -> int:
+        if digest not in self.blobs:
+            raise BlobUnknown(str(digest))
+        return len(self.blobs[digest])
+
+    def open(self, digest: Digest) -> BinaryIO:
+        if digest not in self.blobs:
+            raise BlobUnknown(str(digest))
+        return io.BytesIO(self.blobs[digest])
+
+    def exists(self, digest: Digest) -> bool:
+        return digest in self.blobs
+
+    def partial(self, digest: Digest, size: int) -> MemoryPartial:
+        with self.lock:
+            if digest not in self.partials:
+                self.partials[digest] = MemoryPartial(self, digest, size)
+            return self.partials[digest]
+
+
+class MemoryPartial:
+    def __init__(self, owner: MemoryBlobs, digest: Digest, size: int) -> None:
+        self.owner = owner
+        self._digest = digest
+        self._size = size
+        self.data = bytearray(size)
+        self.done: list[Range] = []
+        self.lock = threading.Lock()
+        self.writes = 0
+
+    @property
+    def digest(self) -> Digest:
+        return self._digest
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def missing(self) -> Sequence[Range]:
+        with self.lock:
+            gaps, at = [], 0
+            for start, end in sorted(self.done):
+                if start > at:
+                    gaps.append((at, start))
+                at = max(at, end)
+            if at < self._size:
+                gaps.append((at, self._size))
+            return gaps
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        assert offset + len(data) <= self._size, "write past the end"
+        with self.lock:
+            self.data[offset : offset + len(data)] = data
+            self.done.append((offset, offset + len(data)))
+            self.writes += 1
+
+    def commit(self) -> None:
+        if self.missing():
+            raise ValueError("ranges missing")
+        actual = hashlib.sha256(self.data).hexdigest()
+        if actual != self._digest.hex:
+            raise DigestInvalid(f"got sha256:{actual}")
+        self.owner.blobs[self._digest] = bytes(self.data)
+        self.owner.partials.pop(self._digest, None)
+
+    def abort(self) -> None:
+        self.owner.partials.pop(self._digest, None)
+
+
+class MemoryProvenance:
+    def __init__(self) -> None:
+        self.seen: dict[tuple[Digest, str], list[str]] = {}
+
+    def known(self, digest: Digest, registry: str) -> Iterable[str]:
+        return list(self.seen.get((digest, registry), []))
+
+    def record(self, digest: Digest, registry: str, repository: str) -> None:
+        repos = self.seen.setdefault((digest, registry), [])
+        if repository not in repos:
+            repos.append(repository)

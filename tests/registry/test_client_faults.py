@@ -1,0 +1,184 @@
+"""Faults between the client and a real Distribution, injected by a proxy on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from ocitypes import Digest, ManifestInvalid, mediatypes
+from registry.client import Credentials, Puller, Pusher, Retry, connect
+from registry.errors import Denied, RemoteDigestMismatch, TransportError
+from registry.reference import Reference
+
+from .distribution import PASSWORD, USER, Proxy, ProxyHandler, Registry
+from .fakes import MemoryBlobs
+from .test_client_distribution import make_model
+
+FAST = Retry(attempts=3, backoff=0.01)
+MakeProxy = Callable[[str], Proxy]
+
+
+def pushed(registry: Registry, repository: str, weights: bytes) -> tuple[MemoryBlobs, bytes]:
+    source = MemoryBlobs()
+    manifest = make_model(source, weights)
+    target = Reference(registry.host, repository, "latest")
+    with connect(target, retry=FAST) as transport:
+        Pusher(transport, source).push(target, manifest, mediatypes.MANIFEST)
+    return source, manifest
+
+
+def test_wrong_blob_bytes_are_not_stored(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    weights = os.urandom(40_000)
+    pushed(distribution, "faults/wrong", weights)
+    proxy = proxy_factory(distribution.host)
+    digest = Digest.of(weights)
+    proxy.rewrite = lambda path, data: b"X" + data[1:] if str(digest) in path else data
+    sink = MemoryBlobs()
+    target = Reference(proxy.host, "faults/wrong", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(RemoteDigestMismatch) as caught:
+        Puller(transport, sink).pull(target)
+    assert digest not in sink.blobs and digest not in sink.partials
+    assert f"expected {digest}" in str(caught.value)
+
+
+def test_truncated_body_is_retried_then_fails(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(40_000)
+    pushed(distribution, "faults/truncated", weights)
+    proxy = proxy_factory(distribution.host)
+    digest = Digest.of(weights)
+
+    def truncate(handler: ProxyHandler) -> bool:
+        if handler.command == "GET" and str(digest) in handler.path:
+            asked = handler.headers.get("Range", "bytes=0-").removeprefix("bytes=")
+            start = int(asked.split("-")[0])
+            status = 206 if start else 200
+            headers = {"Content-Range": f"bytes {start}-{len(weights) - 1}/{len(weights)}"}
+            handler.answer(status, weights[start : start + 1000], headers,
+                           length=len(weights) - start)
+            return True
+        return False
+
+    proxy.fault = truncate
+    sink = MemoryBlobs()
+    target = Reference(proxy.host, "faults/truncated", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(TransportError) as caught:
+        Puller(transport, sink).pull(target)
+    assert digest not in sink.blobs
+    assert "broke off" in str(caught.value) or "ended blob" in str(caught.value)
+    # Each retry continued where the last one stopped, with a Range request.
+    ranges = [h.get("Range") for m, p, h in proxy.seen if str(digest) in p]
+    assert ranges[1:] == ["bytes=1000-39999", "bytes=2000-39999"]
+
+
+def test_malformed_manifest(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    pushed(distribution, "faults/malformed", os.urandom(100))
+    proxy = proxy_factory(distribution.host)
+    bad = b'{"schemaVersion": 2, "layers": 7}'
+    proxy.rewrite = lambda path, data: bad if "/manifests/" in path else data
+    target = Reference(proxy.host, "faults/malformed", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(ManifestInvalid) as caught:
+        Puller(transport, MemoryBlobs()).pull(target)
+    assert "faults/malformed" in str(caught.value)
+
+
+def test_manifest_over_4_mib_is_refused(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    pushed(distribution, "faults/huge", os.urandom(100))
+    proxy = proxy_factory(distribution.host)
+    proxy.rewrite = lambda path, data: data + b" " * (4 << 20) if "/manifests/" in path else data
+    target = Reference(proxy.host, "faults/huge", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(ManifestInvalid) as caught:
+        Puller(transport, MemoryBlobs()).pull(target)
+    assert "over the 4194304-byte limit" in str(caught.value)
+
+
+def test_manifest_by_digest_is_verified(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    _, manifest = pushed(distribution, "faults/bydigest", os.urandom(100))
+    proxy = proxy_factory(distribution.host)
+    proxy.rewrite = lambda path, data: data + b"\n" if "/manifests/" in path else data
+    target = Reference(proxy.host, "faults/bydigest", None, Digest.of(manifest))
+    with connect(target, retry=FAST) as transport, pytest.raises(RemoteDigestMismatch):
+        Puller(transport, MemoryBlobs()).pull(target)
+
+
+def test_forbidden(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    proxy = proxy_factory(distribution.host)
+
+    def deny(handler: ProxyHandler) -> bool:
+        body = b'{"errors":[{"code":"DENIED","message":"requested access is denied"}]}'
+        handler.answer(403, body, {"Content-Type": "application/json"})
+        return True
+
+    proxy.fault = deny
+    target = Reference(proxy.host, "faults/denied", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(Denied) as caught:
+        Puller(transport, MemoryBlobs()).pull(target)
+    assert "denied" in str(caught.value) and "HTTP 403" in str(caught.value)
+
+
+def test_server_errors_are_retried(distribution: Registry, proxy_factory: MakeProxy) -> None:
+    _, manifest = pushed(distribution, "faults/flaky", os.urandom(1000))
+    proxy = proxy_factory(distribution.host)
+    failures = iter(range(2))
+
+    def flaky(handler: ProxyHandler) -> bool:
+        if next(failures, None) is not None:
+            handler.answer(503, b"busy")
+            return True
+        return False
+
+    proxy.fault = flaky
+    target = Reference(proxy.host, "faults/flaky", "latest")
+    with connect(target, retry=FAST) as transport:
+        assert Puller(transport, MemoryBlobs()).pull(target).manifest == manifest
+
+
+def test_redirect_to_another_host_drops_authorization(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(5000)
+    pushed(distribution, "faults/cdn", weights)
+    cdn = proxy_factory(distribution.host)
+    front = proxy_factory(distribution.host)
+    digest = Digest.of(weights)
+
+    def redirect(handler: ProxyHandler) -> bool:
+        if handler.command == "GET" and str(digest) in handler.path:
+            handler.answer(307, b"", {"Location": f"http://{cdn.host}{handler.path}"})
+            return True
+        return False
+
+    front.fault = redirect
+    target = Reference(front.host, "faults/cdn", "latest")
+    secret = Credentials(USER, PASSWORD)
+    with connect(target, lambda host: secret, retry=FAST) as transport:
+        transport.client.headers["Authorization"] = secret.basic()
+        sink = MemoryBlobs()
+        Puller(transport, sink).pull(target)
+    assert sink.blobs[digest] == weights
+    cdn_requests = [h for m, p, h in cdn.seen]
+    assert cdn_requests and all("Authorization" not in h for h in cdn_requests)
+    assert any("Authorization" in h for m, p, h in front.seen)
+
+
+def test_resume_fetches_only_missing_ranges(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(300_000)
+    pushed(distribution, "faults/resume", weights)
+    proxy = proxy_factory(distribution.host)
+    digest = Digest.of(weights)
+    sink = MemoryBlobs()
+    partial = sink.partial(digest, len(weights))
+    partial.write_at(0, weights[:150_000])  # what an earlier, killed pull left
+    target = Reference(proxy.host, "faults/resume", "latest")
+    with connect(target, retry=FAST) as transport:
+        result = Puller(transport, sink, part_size=50_000, parts=3).pull(target)
+    assert sink.blobs[digest] == weights
+    model = next(b for b in result.blobs if b.digest == digest)
+    assert (model.action, model.transferred) == ("resumed", 150_000)
+    ranges = sorted(h["Range"] for m, p, h in proxy.seen if str(digest) in p)
+    assert ranges == ["bytes=150000-199999", "bytes=200000-249999", "bytes=250000-299999"]
