@@ -206,6 +206,12 @@ class DuOutput(Shape):
     saved_by_dedupe_size: int
     shared_with_sources_size: Size
     unreferenced_size: Size
+    partial_size: Size
+    """Pulls in progress or interrupted."""
+    upload_size: Size
+    """Upload sessions of a server."""
+    temp_size: Size
+    """Temp files of interrupted writes; gc deletes them once past its grace period."""
 
 
 class CorruptBlob(Shape):

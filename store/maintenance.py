@@ -45,11 +45,16 @@ def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> 
             if digest not in used and stat is not None:
                 (blobs if stat.st_ctime < cutoff else kept).append((digest, stat.st_size))
         temps = [(path, _size(path)) for path in store.blobs.stale_temps(older_than=grace)]
+        # Manifest temp files, pulls and uploads nobody continued (none that a process holds).
+        others = [item for item in store.blobs.leftovers(older_than=grace) if item.kind != "temp"]
         if not dry_run:
             for digest, _ in blobs:
                 store.blobs.remove(digest)
             for path, _ in temps:
                 _unlink(path)
+            others = [item for item in others if store.blobs.remove_leftover(item)]
+            store.blobs.remove_free_locks(older_than=grace)
+        temps += [(item.path, item.size) for item in others]
     return GcReport(tuple(blobs), tuple(temps), dry_run, tuple(kept))
 
 
@@ -86,6 +91,12 @@ class DiskUsage:
     shared_with_sources: int
     """Blob bytes that are hard links to files outside the store (no extra disk used)."""
     unreferenced: int
+    partial: int = 0
+    """Pulls in progress or interrupted (``.lamina/partial``), allocated bytes."""
+    uploads: int = 0
+    """Upload sessions of ``lamina serve`` (``.lamina/uploads``), allocated bytes."""
+    temps: int = 0
+    """Temp files of interrupted blob and manifest writes, allocated bytes."""
 
     @property
     def saved_by_dedupe(self) -> int:
@@ -100,6 +111,9 @@ class DiskUsage:
             "saved_by_dedupe_bytes": self.saved_by_dedupe,
             "shared_with_sources_bytes": self.shared_with_sources,
             "unreferenced_bytes": self.unreferenced,
+            "partial_bytes": self.partial,
+            "upload_bytes": self.uploads,
+            "temp_bytes": self.temps,
         }
 
 
@@ -111,6 +125,7 @@ def du(store: Store) -> DiskUsage:
         for descriptor in (entry.manifest.config, *entry.manifest.layers):
             used[descriptor.digest] = descriptor.size
     seen: set[tuple[int, int]] = set()
+    leftover = store.blobs.leftover_bytes()
     on_disk = shared = unreferenced = 0
     for digest in store.blobs.digests():
         stat = _stat(store.blobs.path(digest))
@@ -131,6 +146,9 @@ def du(store: Store) -> DiskUsage:
         on_disk=on_disk,
         shared_with_sources=shared,
         unreferenced=unreferenced,
+        partial=leftover["partial"],
+        uploads=leftover["upload"],
+        temps=leftover["temp"] + leftover["manifest-temp"],
     )
 
 

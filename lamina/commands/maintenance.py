@@ -78,7 +78,8 @@ def du(app: App, as_json: bool) -> None:
             models=usage.models, logical_size=usage.logical, stored_size=usage.stored,
             on_disk_size=usage.on_disk, saved_by_dedupe_size=usage.saved_by_dedupe,
             shared_with_sources_size=usage.shared_with_sources,
-            unreferenced_size=usage.unreferenced,
+            unreferenced_size=usage.unreferenced, partial_size=usage.partial,
+            upload_size=usage.uploads, temp_size=usage.temps,
         ))
         return
     rows = (
@@ -89,6 +90,9 @@ def du(app: App, as_json: bool) -> None:
         ("saved by dedupe", human_bytes(usage.saved_by_dedupe)),
         ("linked to sources", human_bytes(usage.shared_with_sources)),
         ("unreferenced", human_bytes(usage.unreferenced)),
+        ("partial pulls", human_bytes(usage.partial)),
+        ("uploads", human_bytes(usage.uploads)),
+        ("temp files", human_bytes(usage.temps)),
     )
     for label, value in rows:
         app.echo(f"{label:<18}{value}")

@@ -36,6 +36,7 @@ from .shelf import BLOB_MODE, LINKED_MODE, Shelf
 from .writer import BlobInfo, Chunk
 
 if TYPE_CHECKING:  # loaded on first use: reading a store (list, show) needs no threads
+    from .leftovers import Kind, Leftover
     from .partial import PartialBlob
     from .uploads import Upload
 
@@ -97,6 +98,32 @@ class BlobStore:
     def remove(self, digest: Digest) -> None:
         """Delete a blob; the caller holds the store lock and knows no manifest names it."""
         self._reader.remove(digest)
+
+    # -- leftovers ---------------------------------------------------------------------------
+
+    def leftovers(self, *, older_than: float) -> list[Leftover]:
+        """Temp files, partial blobs and uploads untouched for ``older_than`` seconds."""
+        from . import leftovers
+
+        return leftovers.find(self.layout, older_than=older_than)
+
+    def remove_leftover(self, item: Leftover) -> bool:
+        """Delete a leftover; False if a process took hold of it meanwhile."""
+        from . import leftovers
+
+        return leftovers.remove(item)
+
+    def remove_free_locks(self, *, older_than: float) -> int:
+        """Delete blob lock files that killed holders left; how many."""
+        from . import leftovers
+
+        return leftovers.remove_free_locks(self.layout, older_than=older_than)
+
+    def leftover_bytes(self) -> dict[Kind, int]:
+        """Bytes on disk of temp files, partial blobs and uploads, by kind."""
+        from . import leftovers
+
+        return leftovers.usage(self.layout)
 
     # -- writing -----------------------------------------------------------------------------
 
