@@ -33,7 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fmt": ("language", "fmt"), "check": ("language", "check"),
     "create": ("models", "create"), "list": ("models", "list_models"), "show": ("models", "show"),
     "rm": ("models", "rm"), "cp": ("models", "cp"), "diff": ("models", "diff"),
-    "export": ("exchange", "export"),
+    "export": ("exchange", "export"), "import": ("exchange", "import_models"),
+    "dedupe": ("exchange", "dedupe"),
     "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),
 }  # fmt: skip
 

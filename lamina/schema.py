@@ -304,9 +304,43 @@ class ExportRemovalOutput(Shape):
     kept: list[KeptFile]
 
 
+class ImportedModel(Shape):
+    name: str
+    status: Literal["imported", "unchanged", "skipped"]
+    detail: str = Field(description="why a model was skipped; empty otherwise")
+    linked_size: Size = Field(description="bytes brought in by link or copy")
+    copied_size: Size = Field(description="of those, bytes that had to be copied")
+
+
+class ImportOutput(Shape):
+    """``lamina import --json``"""
+
+    source: ExportTarget
+    root: str
+    models: list[ImportedModel]
+
+
+class DuplicateGroup(Shape):
+    digest: Digest
+    size: Size
+    keep: str
+    copies: list[str]
+    unlinkable: list[str] = Field(description="copies on another file system")
+
+
+class DedupeOutput(Shape):
+    """``lamina dedupe --json``"""
+
+    applied: bool
+    saved_size: Size = Field(description="bytes freed, or that --apply would free")
+    groups: list[DuplicateGroup]
+    failures: list[KeptFile]
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
+    ImportOutput, DedupeOutput,
 )  # fmt: skip
 
 

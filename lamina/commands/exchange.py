@@ -106,3 +106,99 @@ def _relative(path: Path, root: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
+
+
+@click.command("import")
+@click.option("--from", "source", type=click.Choice(TARGETS), required=True,
+              help="The tool whose models to bring into the store.")
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a different model of the same name.")
+@json_option
+@quiet_option
+@pass_app
+def import_models(app: App, source: str, folder: Path | None, force: bool, as_json: bool,
+                  quiet: bool) -> None:
+    """Bring Ollama's or LM Studio's models into the store, linking their files, not copying.
+
+    FOLDER is Ollama's models folder or LM Studio's home (or its models folder); by default
+    the one the tool itself uses. Every blob is hashed; a damaged one is refused. Nothing in
+    FOLDER is changed (hard-linked files become read-only). Exit 1 if any model was skipped.
+    """
+    from store import adopt
+    from store.export import lmstudio, ollama
+
+    app.quiet = quiet
+    store = app.store()
+    if source == "ollama":
+        root = folder if folder is not None else ollama.default_root()
+        results = adopt.from_ollama(store, root, force=force)
+    else:
+        home = folder if folder is not None else lmstudio.find_home()
+        is_home = (home / "settings.json").exists() or (home / "models").is_dir()
+        root = lmstudio.models_folder(home) if is_home else home
+        results = adopt.from_lmstudio(store, root)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.ImportOutput.model_validate({
+            "source": source, "root": str(root),
+            "models": [{"name": r.name, "status": r.status, "detail": r.detail,
+                        "linked_size": r.linked_size, "copied_size": r.copied_size}
+                       for r in results],
+        }))
+    else:
+        for r in results:
+            detail = f": {r.detail}" if r.detail else ""
+            extra = f" ({human_bytes(r.linked_size)} linked)" if r.linked_size else ""
+            line = f"{r.status:<9} {r.name}{extra}{detail}"
+            app.warn(line) if r.status == "skipped" else app.status(line)
+        imported = sum(r.status == "imported" for r in results)
+        app.echo(f"imported {plural(imported, 'model')} from {root}, "
+                 f"{sum(r.status == 'unchanged' for r in results)} already in the store, "
+                 f"{sum(r.status == 'skipped' for r in results)} skipped")
+    if any(r.status == "skipped" for r in results):
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--apply", is_flag=True, help="Replace the copies with hard links.")
+@json_option
+@pass_app
+def dedupe(app: App, paths: tuple[Path, ...], apply: bool, as_json: bool) -> None:
+    """Find identical GGUF files under PATHS and the store; with --apply, hard-link them.
+
+    Without --apply nothing is changed: it only says what linking would save.
+    """
+    from store.dedupe import dedupe as find_duplicates
+
+    store = app.store()
+    scanned = [*paths, store.layout.blobs] if store.layout.blobs.is_dir() else list(paths)
+    report = find_duplicates(scanned, prefer=store.root, apply=apply)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.DedupeOutput.model_validate({
+            "applied": report.applied, "saved_size": report.saved,
+            "groups": [{"digest": str(g.digest), "size": g.size, "keep": str(g.keep),
+                        "copies": [str(p) for p in g.copies],
+                        "unlinkable": [str(p) for p in g.unlinkable]} for g in report.groups],
+            "failures": [{"path": str(p), "reason": r} for p, r in report.failures],
+        }))
+    else:
+        for group in report.groups:
+            app.echo(f"{group.digest.short}  {human_bytes(group.size)}  keep {group.keep}")
+            for copy in group.copies:
+                app.echo(f"    {'linked' if apply else 'copy'} {copy}")
+            for other in group.unlinkable:
+                app.echo(f"    other file system, left alone: {other}")
+        for path, reason in report.failures:
+            app.warn(f"could not link {path}: {reason}")
+        if apply:
+            app.echo(f"saved {human_bytes(report.saved)}")
+        else:
+            hint = "; run with --apply to link them" if report.saved else ""
+            app.echo(f"would save {human_bytes(report.saved)}{hint}")
+    if report.failures:
+        raise SystemExit(1)

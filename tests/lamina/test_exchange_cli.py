@@ -82,3 +82,29 @@ def test_export_to_lmstudio_finds_its_home(
     assert (lms / "hub/models/library/tiny-latest/model.yaml").is_file()
     code, out, err = run("export", "--remove", "tiny", "--to", "lmstudio", "-q")
     assert code == 0 and err == "" and out.startswith("removed 2 files")
+
+
+def test_import_from_ollama_and_dedupe(home: Path, tmp_path: Path) -> None:
+    from tests.store.test_adopt import ollama_dir
+
+    root = tmp_path / "ollama"
+    ollama_dir(root, "registry.ollama.ai/library/theirs/latest")
+    code, out, err = run("import", "--from", "ollama", str(root))
+    assert code == 0, err
+    assert out == f"imported 1 model from {root}, 0 already in the store, 0 skipped\n"
+    assert "imported  theirs:latest\n" in err  # its blobs were in the store already
+    code, out, _ = run("import", "--from", "ollama", str(root), "--json")
+    assert schema.ImportOutput.model_validate_json(out).models[0].status == "unchanged"
+    code, out, _ = run("import", "--from", "ollama", str(tmp_path / "nowhere"))
+    assert code == 1
+
+    copy = tmp_path / "lms/models/a/b/tiny.gguf"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes((tmp_path / "tiny.gguf").read_bytes())
+    code, out, _ = run("dedupe", str(tmp_path / "lms"))
+    assert code == 0 and out.endswith("would save 68 B; run with --apply to link them\n")
+    assert copy.stat().st_nlink == 1
+    code, out, _ = run("dedupe", str(tmp_path / "lms"), "--apply", "--json")
+    assert schema.DedupeOutput.model_validate_json(out).saved_size == 68
+    assert copy.stat().st_nlink > 1
+    assert run("dedupe")[0] == 2 and run("dedupe", str(tmp_path / "missing"))[0] == 2
