@@ -96,9 +96,7 @@ def create(
             Descriptor(mediatypes.CONFIG, config_blob.digest, config_blob.size), tuple(final)
         )
         report.status("writing manifest")
-        existing = store.find(target)
-        previous = store.manifest(existing) if existing is not None else None
-        published = store.write_manifest(target, manifest)
+        published, previous = store.replace_manifest(target, manifest)
     pruned = store.prune_replaced(previous)
     report.status("success")
     return CreateResult(

@@ -88,6 +88,11 @@ class Layout:
     def blob_lock(self, digest: Digest) -> Path:
         return self.locks / f"blob-sha256-{digest.hex}.lock"
 
+    def name_lock(self, key: str) -> Path:
+        """Held while a manifest is replaced, so each writer prunes exactly what it replaced;
+        ``key`` is a hex digest of the name folded to lower case."""
+        return self.locks / f"name-{key}.lock"
+
     @property
     def store_lock(self) -> Path:
         """Held shared by writers of manifests and exclusively by gc and rm."""

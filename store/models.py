@@ -225,6 +225,19 @@ class Store:
         _write_atomically(self.manifest_path(target_name), manifest.bytes())
         return target_name
 
+    def replace_manifest(self, name: Name, manifest: Manifest) -> tuple[Name, Manifest | None]:
+        """Publish like :meth:`write_manifest`, and return the manifest it replaced (None if
+        none, or a damaged one) for :meth:`prune_replaced`; call under ``writing``.
+
+        A lock per name makes reading the old manifest and writing the new one one step, so
+        when writers of one name race, each old manifest is pruned by the writer that
+        replaced it and none is left holding blobs.
+        """
+        key = Digest.of("/".join(name.casefold_key()).encode()).hex
+        with locks.exclusive(self.layout.name_lock(key)):
+            previous = self.previous_manifest(name)
+            return self.write_manifest(name, manifest), previous
+
     def entries(self) -> list[ModelEntry]:
         """Every model with its manifest and modification time, newest first."""
         found = []
@@ -277,8 +290,7 @@ class Store:
         source_name = self.resolve(source)
         with self.writing():
             manifest = self.manifest(source_name)
-            previous = self.previous_manifest(target)
-            written = self.write_manifest(target, manifest)
+            written, previous = self.replace_manifest(target, manifest)
         pruned = self.prune_replaced(previous)
         return Copy(written, manifest, tuple(pruned))
 
