@@ -4,6 +4,7 @@
     ├── InvalidDigest (also ValueError)      text that is not ``sha256:<64 lower-case hex>``
     ├── InvalidJSON (also ValueError)        bytes that are not the JSON document expected
     │   └── ManifestInvalid                  a manifest or index of the wrong shape
+    ├── NameInvalid (also ValueError)        a repository or model name that breaks the rules
     ├── BlobUnknown (also LookupError)       no such blob
     ├── ManifestUnknown (also LookupError)   no such manifest, tag or repository
     ├── UploadUnknown (also LookupError)     no such upload session (or it expired)
@@ -49,6 +50,11 @@ class ManifestInvalid(InvalidJSON):
 
 # What the store's answers mean to a registry. The store raises subclasses of these, so the
 # registry tells failures apart without importing the store.
+
+
+class NameInvalid(OCIError, ValueError):
+    """A repository or model name that breaks the naming rules, or that the store cannot
+    hold (NAME_INVALID)."""
 
 
 class BlobUnknown(OCIError, LookupError):

@@ -51,8 +51,10 @@ if TYPE_CHECKING:
         total_blob_bytes,
         verify,
     )
-    from .models import ModelEntry, Store, default_root
+    from .models import Copy, ModelEntry, Removal, Store, default_root
     from .names import Name
+    from .provenance import ProvenanceLedger
+    from .repositories import Repositories, RepositoryInvalid
 
 # module -> the public names it defines
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -75,8 +77,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "verify",
     ),
     "ocitypes": ("Descriptor", "Digest", "InvalidDigest", "Manifest"),
-    "models": ("ModelEntry", "Store", "default_root"),
+    "models": ("Copy", "ModelEntry", "Removal", "Store", "default_root"),
     "names": ("Name",),
+    "provenance": ("ProvenanceLedger",),
+    "repositories": ("Repositories", "RepositoryInvalid"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -117,6 +121,7 @@ __all__ = [
     "LICENSE_HEAD_LINES",
     "BlobNotFound",
     "BlobStore",
+    "Copy",
     "CreateError",
     "CreateResult",
     "Descriptor",
@@ -141,7 +146,11 @@ __all__ = [
     "ModelNotFound",
     "Name",
     "ParentNotFound",
+    "ProvenanceLedger",
+    "Removal",
     "Reporter",
+    "Repositories",
+    "RepositoryInvalid",
     "SourceChanged",
     "StorageError",
     "Store",

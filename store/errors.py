@@ -2,7 +2,7 @@
 
     StoreError
     ├── InvalidName (also ValueError)        a model name that breaks Ollama's rules, or one
-    │                                        the disk cannot hold
+    │                                        the disk cannot hold           (NAME_INVALID)
     ├── ModelNotFound (also LookupError)     no manifest under that name    (registry: NAME_UNKNOWN,
     │                                                                        MANIFEST_UNKNOWN)
     ├── BlobNotFound (also LookupError)      a blob the store lacks         (BLOB_UNKNOWN)
@@ -20,9 +20,10 @@
     │   └── ParentNotFound (also LookupError) FROM names a model the store lacks (pull it)
     └── StorageError                         the disk said no (full, read-only, permission, …)
 
-The classes a registry must tell apart also derive from ``ocitypes``' errors (``BlobUnknown``,
-``ManifestUnknown``, ``DigestInvalid``, ``ManifestInvalid``, ``ManifestBlobUnknown``), so the
-registry maps them to distribution-spec codes without importing the store.
+The classes a registry must tell apart also derive from ``ocitypes``' errors (``NameInvalid``,
+``BlobUnknown``, ``ManifestUnknown``, ``DigestInvalid``, ``ManifestInvalid``,
+``ManifestBlobUnknown``), so the registry maps them to distribution-spec codes without
+importing the store.
 
 Messages are meant for users: each names the file or model and says what to do. Every
 ``OSError`` becomes a ``StorageError`` through one table (:func:`StorageError.from_oserror`),
@@ -43,7 +44,7 @@ class StoreError(Exception):
     """Root of every error the store raises."""
 
 
-class InvalidName(StoreError, ValueError):
+class InvalidName(StoreError, oci.NameInvalid):
     def __init__(self, name: str, reason: str = "") -> None:
         self.name = name
         self.reason = reason

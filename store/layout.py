@@ -79,6 +79,20 @@ class Layout:
         a URL)."""
         return self.uploads / upload_id
 
+    @property
+    def provenance(self) -> Path:
+        """Which registry repositories hold which blobs (for pushes)."""
+        return self.state / "provenance.sqlite"
+
+    @property
+    def untagged(self) -> Path:
+        """Manifests a registry client pushed by digest only: no tag, so not in ``manifests/``
+        (Ollama would list them), yet kept from gc and served by digest."""
+        return self.state / "manifests-by-digest"
+
+    def untagged_manifest(self, host: str, namespace: str, model: str, digest: Digest) -> Path:
+        return self.untagged / host / namespace / model / f"sha256-{digest.hex}"
+
     def blob(self, digest: Digest) -> Path:
         return self.blobs / f"sha256-{digest.hex}"
 

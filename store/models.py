@@ -29,7 +29,7 @@ from .errors import (
     StoreError,
 )
 from .layout import TEMP_PREFIX, Layout
-from .names import Name
+from .names import DEFAULT_HOST, Name
 
 MAX_PATH_BYTES = 4095
 """The longest path Linux and macOS open (PATH_MAX less the terminating NUL)."""
@@ -39,6 +39,8 @@ MAX_COMPONENT_BYTES = 255
 if TYPE_CHECKING:
     from .blobs import BlobStore
     from .gguf import GGUFInfo
+    from .provenance import ProvenanceLedger
+    from .repositories import Repositories
 
 
 def default_root() -> Path:
@@ -103,6 +105,19 @@ class Store:
     @property
     def root(self) -> Path:
         return self.layout.root
+
+    def repositories(self, host: str = DEFAULT_HOST) -> Repositories:
+        """The manifests of one host as a registry serves them (``ManifestStore``)."""
+        from .repositories import Repositories
+
+        return Repositories(self, host)
+
+    @cached_property
+    def provenance(self) -> ProvenanceLedger:
+        """Which registry repositories hold which blobs (``Provenance``)."""
+        from .provenance import ProvenanceLedger
+
+        return ProvenanceLedger(self.layout.provenance)
 
     def writing(self) -> AbstractContextManager[None]:
         """Shared hold for work that adds blobs and manifests (create, cp): many at once."""
@@ -258,6 +273,10 @@ class Store:
         used: set[Digest] = set()
         for name in self.names():
             used |= self.manifest(name).digests()
+        if self.layout.untagged.is_dir():
+            from .repositories import untagged_digests
+
+            used |= untagged_digests(self)
         return used
 
     def _orphans(self, digests: frozenset[Digest]) -> list[Digest] | None:

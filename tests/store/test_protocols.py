@@ -10,9 +10,18 @@ import sys
 from pathlib import Path
 
 from ocitypes import Digest
-from registry.protocols import BlobSink, BlobSource, PartialBlob, PartialBlobs, UploadSession
+from registry.protocols import (
+    BlobSink,
+    BlobSource,
+    ManifestStore,
+    PartialBlob,
+    PartialBlobs,
+    Provenance,
+    UploadSession,
+)
 from store.blobs import BlobStore
 from store.layout import Layout
+from store.models import Store
 
 
 def satisfied(blobs: BlobStore) -> None:
@@ -25,6 +34,13 @@ def satisfied(blobs: BlobStore) -> None:
     session.abort()
     pulled.commit()
     del source
+
+
+def satisfied_by_the_catalogue(store: Store) -> tuple[ManifestStore, Provenance]:
+    """As :func:`satisfied`, for manifests by repository and the provenance ledger."""
+    manifests: ManifestStore = store.repositories()
+    provenance: Provenance = store.provenance
+    return manifests, provenance
 
 
 def test_the_store_satisfies_the_registry_protocols() -> None:
@@ -41,3 +57,9 @@ def test_the_protocol_calls_work_on_a_real_store(tmp_path: Path) -> None:
     assert blobs.stat(Digest.of(b"")) == 0
     with blobs.open(Digest.of(b"")) as stream:
         assert stream.read() == b""
+
+
+def test_the_catalogue_protocols_work_on_a_real_store(tmp_path: Path) -> None:
+    manifests, provenance = satisfied_by_the_catalogue(Store(tmp_path))
+    assert list(manifests.repositories()) == []
+    assert list(provenance.known(Digest.of(b""), "registry.example")) == []

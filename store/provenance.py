@@ -1,0 +1,89 @@
+"""Which registry repositories each blob is known to exist in: ``registry.protocols.Provenance``.
+
+A push consults it to skip a HEAD for a blob the registry is known to hold, or to mount the blob
+from a sibling repository instead of sending it; a pull or push records what it saw. One SQLite
+file (``.lamina/provenance.sqlite``, WAL, busy timeout, one short connection per call) so several
+processes and threads share it. It is advice, not truth: a registry may have deleted a blob since,
+so a push still copes with a failed mount, and a broken file costs only a HEAD request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocitypes import Digest
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["ProvenanceLedger"]
+
+_BUSY_TIMEOUT = 30.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (
+    digest TEXT NOT NULL,
+    registry TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    PRIMARY KEY (digest, registry, repository)
+)
+"""
+
+
+class ProvenanceLedger:
+    """Blobs by the registry repositories they were seen in; satisfies ``Provenance``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def known(self, digest: Digest, registry: str) -> list[str]:
+        """Repositories of ``registry`` (``host[:port]``) known to hold ``digest``, sorted."""
+        if not self.path.exists():
+            return []
+        try:
+            with self._connect() as db:
+                rows = db.execute(
+                    "SELECT repository FROM seen WHERE digest = ? AND registry = ? "
+                    "ORDER BY repository",
+                    (str(digest), registry.lower()),
+                ).fetchall()
+        except _Unusable:
+            return []  # advice only: without it a push asks the registry
+        return [str(row[0]) for row in rows]
+
+    def record(self, digest: Digest, registry: str, repository: str) -> None:
+        """Remember that ``repository`` on ``registry`` holds ``digest`` (best effort)."""
+        with contextlib.suppress(_Unusable), self._connect(create=True) as db:
+            db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                       (str(digest), registry.lower(), repository))
+
+    def forget(self, digest: Digest, registry: str, repository: str) -> None:
+        """Drop a record a registry proved wrong (a failed mount, a 404)."""
+        if not self.path.exists():
+            return
+        with contextlib.suppress(_Unusable), self._connect() as db:
+            db.execute("DELETE FROM seen WHERE digest = ? AND registry = ? AND repository = ?",
+                       (str(digest), registry.lower(), repository))
+
+    @contextlib.contextmanager
+    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+        import sqlite3  # here: only pushes and pulls open the ledger
+
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(_SCHEMA)
+                yield db
+            finally:
+                db.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise _Unusable(str(exc)) from exc
+
+
+class _Unusable(Exception):
+    """The ledger file cannot be read or written just now."""
