@@ -154,15 +154,15 @@ class Store:
             if size > MAX_COMPONENT_BYTES:
                 raise InvalidName(
                     str(name.without_digest()),
-                    f"{kind} is {size} bytes long, but the store keeps it as a folder or file "
-                    f"name, which holds at most {MAX_COMPONENT_BYTES} bytes; use a shorter {kind}",
+                    f"{kind} is {size} bytes long, too long for the folder or file name the "
+                    f"store keeps it as (at most {MAX_COMPONENT_BYTES} bytes); use a shorter one",
                 )
         path = self.layout.manifest(name)
         length = len(os.fsencode(path))
         if length > MAX_PATH_BYTES:
             raise InvalidName(
                 str(name.without_digest()),
-                f"its manifest path in this store would be {length} bytes long, over the "
+                f"its manifest path in this store would be {length} bytes long, too long: over the "
                 f"{MAX_PATH_BYTES}-byte limit; use a shorter name or a store nearer the root "
                 "(--home)",
             )
