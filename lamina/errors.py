@@ -32,6 +32,14 @@ class Explained(NamedTuple):
 
 # (package, class name, JSON error code): most specific first.
 _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
+    ("registry.errors", "Unauthorized", "unauthorized"),
+    ("registry.errors", "Denied", "denied"),
+    ("registry.errors", "NotFound", "not_found_on_registry"),
+    ("registry.errors", "RemoteDigestMismatch", "digest_mismatch"),
+    ("registry.errors", "TransportError", "registry_unreachable"),
+    ("registry.errors", "RegistryError", "registry_error"),
+    ("registry.reference", "InvalidReference", "invalid_name"),
+    ("registry.client.credentials", "CredentialsError", "credentials_error"),
     ("store", "ModelNotFound", "model_not_found"),
     ("store", "BlobNotFound", "blob_not_found"),
     ("store", "InvalidName", "invalid_name"),

@@ -337,10 +337,53 @@ class DedupeOutput(Shape):
     failures: list[KeptFile]
 
 
+TransferAction = Literal["fetched", "resumed", "skipped", "sent", "mounted", "present"]
+"""What became of a blob: fetched (resumed: finishing an interrupted pull) or skipped (already in
+the store) by a pull; sent, mounted (from another repository of the registry) or present
+(already there) for a push."""
+
+
+class TransferredBlob(Shape):
+    digest: Digest
+    media_type: str
+    size: Size
+    action: TransferAction
+    transferred_size: Size = Field(description="blob bytes that crossed the network")
+
+
+class PullOutput(Shape):
+    """``lamina pull --json``"""
+
+    name: str
+    id: Digest
+    reference: str = Field(description="the registry reference pulled, host/repository:tag")
+    blobs: list[TransferredBlob]
+    transferred_size: Size = Field(description="bytes fetched: blobs and the manifest")
+
+
+class PushOutput(Shape):
+    """``lamina push --json``"""
+
+    name: str
+    id: Digest
+    reference: str = Field(description="the registry reference pushed to")
+    blobs: list[TransferredBlob]
+    transferred_size: Size = Field(description="bytes sent: blobs and the manifest")
+
+
+class LoginOutput(Shape):
+    """``lamina login --json``"""
+
+    host: str
+    username: str
+    path: str = Field(description="the credentials file written (mode 0600)")
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
     ImportOutput, DedupeOutput,
+    PullOutput, PushOutput, LoginOutput,
 )  # fmt: skip
 
 

@@ -245,6 +245,8 @@ class Proxy:
         self.upstream = upstream
         self.fault: Fault | None = None
         self.rewrite: Callable[[str, bytes], bytes] | None = None
+        self.throttle: float = 0.0
+        """Seconds to pause after each 64 KiB of a body sent (a slow link)."""
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), ProxyHandler)
         self.server.proxy = self  # type: ignore[attr-defined]
@@ -301,7 +303,12 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             try:
-                self.wfile.write(data)
+                if self.proxy.throttle:
+                    for at in range(0, len(data), 65536):
+                        self.wfile.write(data[at : at + 65536])
+                        time.sleep(self.proxy.throttle)
+                else:
+                    self.wfile.write(data)
             except ConnectionError:  # the client stopped reading, as it may
                 self.close_connection = True
         connection.close()

@@ -1,0 +1,237 @@
+"""Moving models between the store and OCI registries: pull, push, login."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import click
+
+from ..app import App, pass_app
+from ..completion import complete_model_names
+from ..options import json_option, quiet_option
+from ..output import human_bytes, plural
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+    from rich.progress import TaskID
+
+    from ocitypes import Descriptor, Digest
+    from registry.client import BlobOutcome, PullResult, PushResult
+    from registry.client.events import Action
+
+    from .. import schema
+
+insecure_option = click.option(
+    "--insecure", is_flag=True,
+    help="Speak plain http to the registry (loopback hosts always do).",
+)  # fmt: skip
+
+_DONE_TEXT = {
+    "fetched": "pulled", "resumed": "pulled (resumed)", "skipped": "already in the store",
+    "sent": "pushed", "mounted": "mounted from another repository",
+    "present": "already on the registry",
+}  # fmt: skip
+
+
+@click.command()
+@click.argument("name")
+@insecure_option
+@json_option
+@quiet_option
+@pass_app
+def pull(app: App, name: str, insecure: bool, as_json: bool, quiet: bool) -> None:
+    """Fetch a model from its registry (host/namespace/model:tag), resuming an interrupted pull.
+
+    Blobs already in the store are not fetched again.
+    """
+    from .. import transfer
+
+    app.quiet = quiet
+    with _progress(app) as progress:
+        filed, result = transfer.pull(app.store(), name, insecure=insecure, progress=progress)
+    if as_json:
+        app.emit(_pull_output(filed.display_shortest(), result))
+        return
+    fetched = sum(blob.transferred for blob in result.blobs)
+    app.echo(f"pulled {filed.display_shortest()} ({result.digest.short}): "
+             f"{human_bytes(fetched)} fetched, {_skipped(result.blobs, 'skipped')}")
+
+
+@click.command()
+@click.argument("name", shell_complete=complete_model_names)
+@click.argument("destination", required=False)
+@insecure_option
+@json_option
+@quiet_option
+@pass_app
+def push(app: App, name: str, destination: str | None, insecure: bool, as_json: bool,
+         quiet: bool) -> None:
+    """Publish a model to the registry its name points at (host/namespace/model:tag).
+
+    With DESTINATION, the model is first copied to that name (as cp), then pushed there.
+    """
+    from .. import transfer
+
+    app.quiet = quiet
+    with _progress(app) as progress:
+        pushed, result = transfer.push(app.store(), name, destination, insecure=insecure,
+                                       progress=progress)
+    if as_json:
+        app.emit(_push_output(pushed.display_shortest(), result))
+        return
+    app.echo(f"pushed {pushed.display_shortest()} ({result.digest.short}): "
+             f"{human_bytes(result.transferred)} sent, {_skipped(result.blobs, 'present')}")
+
+
+@click.command()
+@click.argument("host")
+@click.option("-u", "--username", help="User name [default: asked].")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@insecure_option
+@json_option
+@pass_app
+def login(app: App, host: str, username: str | None, password_stdin: bool, insecure: bool,
+          as_json: bool) -> None:
+    """Save credentials for a registry HOST (checked against it first), readable by you alone.
+
+    Credentials from `docker login` (~/.docker/config.json) are used without this.
+    """
+    from registry.client import Credentials
+
+    from .. import transfer
+
+    if username is None:
+        username = click.prompt("Username", err=True)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, err=True)
+    if not username or not password:
+        app.fail("a user name and a password are needed", code="usage_error", exit_code=2)
+    credentials = Credentials(username, password)
+    _check_login(host, credentials, insecure=insecure)
+    file = transfer.credential_files()[0]
+    file.save(host, credentials)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.LoginOutput(host=host, username=username, path=str(file.path)))
+        return
+    app.echo(f"logged in to {host} as {username} (saved in {file.path})")
+
+
+def _check_login(host: str, credentials: object, *, insecure: bool) -> None:
+    """GET /v2/ with the credentials: a 401 means they are wrong."""
+    from registry.client import Credentials, connect
+    from registry.reference import Reference
+
+    assert isinstance(credentials, Credentials)
+    reference = Reference(host, "lamina/login", "latest", None, insecure)
+    with connect(reference, lambda asked: credentials) as transport:
+        transport.request("GET", transport.url("/v2/"), what=f"login to {host}")
+
+
+def _skipped(blobs: list[BlobOutcome], action: str) -> str:
+    kept = [blob for blob in blobs if blob.action in (action, "mounted")]
+    return f"{plural(len(kept), 'blob')} {_DONE_TEXT[action]}"
+
+
+def _blobs(blobs: list[BlobOutcome]) -> list[schema.TransferredBlob]:
+    from .. import schema
+
+    return [
+        schema.TransferredBlob(digest=str(b.digest), media_type=b.media_type, size=b.size,
+                               action=b.action, transferred_size=b.transferred)
+        for b in blobs
+    ]
+
+
+def _pull_output(name: str, result: PullResult) -> schema.PullOutput:
+    from .. import schema
+
+    return schema.PullOutput(name=name, id=str(result.digest), reference=result.reference,
+                             blobs=_blobs(result.blobs), transferred_size=result.transferred)
+
+
+def _push_output(name: str, result: PushResult) -> schema.PushOutput:
+    from .. import schema
+
+    return schema.PushOutput(name=name, id=str(result.digest), reference=result.reference,
+                             blobs=_blobs(result.blobs), transferred_size=result.transferred)
+
+
+class _Lines:
+    """Progress as one line per finished blob: for logs and pipes."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def begin(self, descriptor: Descriptor, done: int) -> None:
+        pass
+
+    def advance(self, digest: Digest, count: int) -> None:
+        pass
+
+    def end(self, digest: Digest, action: Action) -> None:
+        self.app.status(f"{digest.short}: {_DONE_TEXT[action]}")
+
+
+class _Bars:
+    """One rich bar per blob (bytes, rate, ETA), as ``ollama pull`` shows them."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.tasks: dict[Digest, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def begin(self, descriptor: Descriptor, done: int) -> None:
+        with self.lock:
+            self.tasks[descriptor.digest] = self.bar.add_task(
+                descriptor.digest.short, total=descriptor.size, completed=done
+            )
+
+    def advance(self, digest: Digest, count: int) -> None:
+        self.bar.advance(self.tasks[digest], count)
+
+    def end(self, digest: Digest, action: Action) -> None:
+        task = self.tasks[digest]
+        self.bar.update(task, description=f"{digest.short} {_DONE_TEXT[action]}",
+                        completed=self.bar.tasks[task].total)
+
+
+class _progress:
+    """Bars on a terminal, lines otherwise, nothing with --quiet or --json."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.bar: RichProgress | None = None
+
+    def __enter__(self) -> _Bars | _Lines | None:
+        app = self.app
+        if app.quiet or app.json_mode:
+            return None
+        if app.console is None and not sys.stderr.isatty():
+            return _Lines(app)
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = app.console or Console(stderr=True, highlight=False)
+        self.bar = Progress(
+            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+        )
+        self.bar.start()
+        return _Bars(self.bar)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,103 @@
+"""Pull and push as store plus registry client: the one place where the two meet.
+
+A local name ``host/namespace/model:tag`` is the repository ``namespace/model`` (lower-cased, as
+registries require) on ``host``. Credentials come from ``lamina login`` (``credentials.json`` in
+lamina's config folder) and then from Docker's ``config.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry.client import Credentials, Progress, PullResult, PushResult
+    from registry.client.credentials import CredentialsFile
+    from registry.reference import Reference
+    from store import Name, Store
+
+__all__ = [
+    "config_dir",
+    "credential_files",
+    "credentials_lookup",
+    "pull",
+    "push",
+    "reference_for",
+]
+
+
+def config_dir() -> Path:
+    """``$LAMINA_CONFIG_DIR``, else the platform's user config folder for lamina."""
+    configured = os.environ.get("LAMINA_CONFIG_DIR")
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return platformdirs.user_config_path("lamina")
+
+
+def credential_files() -> list[CredentialsFile]:
+    """lamina's own credentials file, then Docker's."""
+    from registry.client.credentials import CredentialsFile
+
+    docker = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    return [CredentialsFile(config_dir() / "credentials.json"), CredentialsFile(docker)]
+
+
+def credentials_lookup() -> Callable[[str], Credentials | None]:
+    from registry.client.credentials import lookup
+
+    files = credential_files()
+    return lambda host: lookup(files, host)
+
+
+def reference_for(name: Name, *, insecure: bool = False) -> Reference:
+    """Where ``name`` lives on its registry."""
+    from registry.reference import Reference
+
+    repository = f"{name.namespace}/{name.model}".lower()
+    insecure = insecure or name.scheme == "http"
+    return Reference(name.host.lower(), repository, name.tag, name.digest, insecure)
+
+
+def pull(store: Store, text: str, *, insecure: bool = False,
+         progress: Progress | None = None) -> tuple[Name, PullResult]:
+    """Fetch a model and every blob the store lacks, then file its manifest under the name."""
+    from ocitypes import Manifest
+    from registry.client import Puller, connect
+    from store import Name
+
+    name = Name.parse(text)
+    reference = reference_for(name, insecure=insecure)
+    # Held throughout, so that gc (which takes the store exclusively) never sweeps blobs that
+    # are in but not yet named by the manifest.
+    with store.writing(), connect(reference, credentials_lookup()) as transport:
+        result = Puller(transport, store.blobs, progress=progress).pull(reference)
+        previous = store.previous_manifest(name)
+        filed = store.write_manifest(name, Manifest.parse(result.manifest))
+    store.prune_replaced(previous)
+    return filed, result
+
+
+def push(store: Store, text: str, destination: str | None = None, *, insecure: bool = False,
+         progress: Progress | None = None) -> tuple[Name, PushResult]:
+    """Publish a local model (under ``destination`` when given, copied locally first, as
+    ``cp`` then ``push``) to the registry its name points at."""
+    from registry.client import Pusher, connect
+
+    name = store.resolve(text)
+    if destination is not None:
+        name = store.copy(name, destination).name
+    data = store.manifest_bytes(name)
+    store.manifest(name)  # a damaged manifest is the store's error, said before any upload
+    reference = reference_for(name, insecure=insecure)
+    from ocitypes import parse_any
+
+    media_type = parse_any(data).media_type
+    with connect(reference, credentials_lookup()) as transport:
+        result = Pusher(transport, store.blobs, progress=progress).push(
+            reference, data, media_type
+        )
+    return name, result

@@ -1,0 +1,230 @@
+"""lamina push, pull and login against the real CNCF Distribution."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lamina import schema
+from lamina.cli import main
+from ocitypes import Descriptor, Manifest, mediatypes
+from registry.client import Pusher, connect
+from registry.reference import Reference
+from tests.registry.distribution import PASSWORD, USER, Proxy, Registry, start_registry
+from tests.registry.fakes import MemoryBlobs
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    running = start_registry(tmp_path_factory.mktemp("cli-registry"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    running = start_registry(tmp_path_factory.mktemp("cli-registry-basic"), "basic")
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LAMINA_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    return tmp_path
+
+
+def run(*args: str, stdin: str | None = None, home: Path | None = None) -> tuple[int, str, str]:
+    extra = ["--home", str(home)] if home is not None else []
+    result = CliRunner().invoke(main, [*extra, *args], input=stdin, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def created(tiny_gguf: Path, system: str = "be brief") -> str:
+    modelfile = tiny_gguf.parent / "Modelfile"
+    modelfile.write_text(f"FROM ./tiny.gguf\nSYSTEM {system}\n")
+    code, _, err = run("create", "tiny", "-f", str(modelfile))
+    assert code == 0, err
+    return "tiny"
+
+
+def test_push_then_pull_into_another_store(
+    registry: Registry, tiny_gguf: Path, homes: Path
+) -> None:
+    created(tiny_gguf)
+    remote = f"{registry.host}/team/tiny:v1"
+    code, out, err = run("push", "tiny", remote)
+    assert code == 0, err
+    assert out.startswith(f"pushed {remote} (")
+    assert "3 blobs" not in out  # nothing was on the registry yet
+
+    other = homes / "other"
+    code, out, err = run("pull", remote, home=other)
+    assert code == 0, err
+    assert f"pulled {remote}" in out
+    code, out, _ = run("verify", home=other)
+    assert code == 0, out
+    original = (homes / "home" / "manifests" / registry.host / "team" / "tiny" / "v1").read_bytes()
+    pulled = (other / "manifests" / registry.host / "team" / "tiny" / "v1").read_bytes()
+    assert pulled == original
+
+    # A second pull fetches nothing; a second push sends only the manifest.
+    code, out, _ = run("pull", remote, "--json", home=other)
+    document = schema.PullOutput.model_validate_json(out)
+    assert {b.action for b in document.blobs} == {"skipped"}
+    code, out, _ = run("push", remote, "--json")
+    pushed = schema.PushOutput.model_validate_json(out)
+    assert {b.action for b in pushed.blobs} == {"present"}
+    assert pushed.transferred_size == len(original)
+
+
+def test_variant_push_sends_only_the_new_layers(registry: Registry, tiny_gguf: Path) -> None:
+    created(tiny_gguf, "first")
+    assert run("push", "tiny", f"{registry.host}/team/variant:a")[0] == 0
+    created(tiny_gguf, "second prompt")
+    code, out, err = run("push", "tiny", f"{registry.host}/team/variant:b", "--json")
+    assert code == 0, err
+    result = schema.PushOutput.model_validate_json(out)
+    sent = {b.media_type: b.action for b in result.blobs}
+    assert sent[mediatypes.MODEL] == "present"
+    assert sent[mediatypes.SYSTEM] == "sent"
+    new = sum(b.size for b in result.blobs if b.action == "sent")
+    assert result.transferred_size <= new + 2048
+
+
+def test_missing_tag(registry: Registry) -> None:
+    code, out, err = run("pull", f"{registry.host}/team/absent:nope")
+    assert (code, out) == (1, "")
+    assert err.startswith("Error: pull ") and "manifest unknown" in err
+    code, out, _ = run("pull", f"{registry.host}/team/absent:nope", "--json")
+    assert json.loads(out)["error"]["code"] == "not_found_on_registry"
+
+
+def test_unreachable_registry() -> None:
+    code, _, err = run("pull", "127.0.0.1:9/team/x:y")
+    assert code == 1
+    assert "cannot reach 127.0.0.1:9" in err and "Traceback" not in err
+
+
+def test_upper_case_names_reach_lower_case_repositories(registry: Registry,
+                                                          tiny_gguf: Path) -> None:
+    created(tiny_gguf)
+    code, _, err = run("push", "tiny", f"{registry.host}/Team/Tiny:v1")
+    assert code == 0, err
+    code, _, err = run("pull", f"{registry.host}/team/tiny:v1")
+    assert code == 0, err
+
+
+def test_login_then_push_and_pull(basic_registry: Registry, tiny_gguf: Path,
+                                  homes: Path) -> None:
+    created(tiny_gguf)
+    remote = f"{basic_registry.host}/me/tiny:v1"
+    code, _, err = run("push", "tiny", remote)
+    assert code == 1
+    assert f"run `lamina login {basic_registry.host}` first" in err
+
+    code, _, err = run("login", basic_registry.host, "-u", USER, "--password-stdin",
+                       stdin="wrong\n")
+    assert code == 1 and "credentials" in err
+    assert not (homes / "config" / "credentials.json").exists()
+
+    code, out, err = run("login", basic_registry.host, "-u", USER, "--password-stdin",
+                         stdin=PASSWORD + "\n")
+    assert code == 0, err
+    saved = homes / "config" / "credentials.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert PASSWORD not in out and PASSWORD not in saved.read_text()  # base64, never echoed
+    assert run("push", "tiny", remote)[0] == 0
+    assert run("pull", remote, home=homes / "other")[0] == 0
+
+
+def test_docker_config_credentials_are_used(basic_registry: Registry, tiny_gguf: Path,
+                                            homes: Path) -> None:
+    import base64
+
+    created(tiny_gguf)
+    (homes / "docker").mkdir()
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    (homes / "docker" / "config.json").write_text(
+        json.dumps({"auths": {f"http://{basic_registry.host}": {"auth": auth}}})
+    )
+    code, _, err = run("push", "tiny", f"{basic_registry.host}/me/docker:v1")
+    assert code == 0, err
+
+
+def _big_model(registry: Registry, repository: str, size: int) -> bytes:
+    """Push a model with ``size`` bytes of weights straight through the client."""
+    blobs = MemoryBlobs()
+    weights = os.urandom(size)
+    config = b'{"model_format":"gguf"}'
+    manifest = Manifest(
+        Descriptor(mediatypes.CONFIG, blobs.add(config), len(config)),
+        (Descriptor(mediatypes.MODEL, blobs.add(weights), len(weights)),),
+    ).encode()
+    target = Reference(registry.host, repository, "latest")
+    with connect(target) as transport:
+        Pusher(transport, blobs).push(target, manifest, mediatypes.MANIFEST)
+    return weights
+
+
+def test_killed_pull_resumes(registry: Registry, homes: Path) -> None:
+    size = 24 * 1024 * 1024
+    _big_model(registry, "team/big", size)
+    proxy = Proxy(registry.host)
+    try:
+        proxy.throttle = 0.004  # ≈ 16 MB/s: the pull is still running when it is killed
+        home = homes / "pulling"
+        env = {**os.environ, "LAMINA_HOME": str(home)}
+        lamina = str(Path(sys.executable).parent / "lamina")
+        command = [lamina, "pull", f"{proxy.host}/team/big", "-q"]
+        process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        records = home / ".lamina" / "partial"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _ranges_recorded(records, size):
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert process.returncode == -signal.SIGKILL
+        assert _ranges_recorded(records, size), "the killed pull left its finished ranges"
+
+        proxy.throttle = 0.0
+        proxy.seen.clear()
+        code, out, err = run("pull", f"{proxy.host}/team/big", "--json", home=home)
+        assert code == 0, err
+        result = schema.PullOutput.model_validate_json(out)
+        weights = next(b for b in result.blobs if b.media_type == mediatypes.MODEL)
+        assert weights.action == "resumed"
+        assert weights.transferred_size < size
+        assert all(h.get("Range", "bytes=0-").split("=")[1].split("-")[0] != "0"
+                   for m, p, h in proxy.seen if "/blobs/" in p and m == "GET"
+                   and weights.digest in p)
+        code, out, err = run("verify", home=home)
+        assert code == 0, out + err
+        assert not list(records.glob("*"))
+    finally:
+        proxy.stop()
+
+
+
+def _ranges_recorded(records: Path, size: int) -> bool:
+    """Whether a partial blob of ``size`` bytes has at least one finished range on record."""
+    for path in records.glob("*.ranges") if records.exists() else ():
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        if lines and lines[0].endswith(f" {size}") and len(lines) >= 2:
+            return True
+    return False
