@@ -1,0 +1,161 @@
+"""``GET``/``HEAD``/``DELETE /v2/<name>/blobs/<digest>``: whole blobs and byte ranges.
+
+A blob that is a file goes out through the ASGI server's ``pathsend`` (``sendfile``, no copy
+through Python) when the server offers it; ranges and other sources stream in 1 MiB reads.
+Every GET answer carries ``Location: <signed URL>``: Ollama's pull takes the URL of the
+response it stops at from that header, then fetches ranges of it without credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import BinaryIO
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from ocitypes import Digest
+
+from ..errors import ErrorCode, RegistryError
+from . import names
+from .access import PULL, PUSH
+from .backend import BlobFiles
+from .common import Refused, require, run, state, url
+
+CHUNK = 1 << 20
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+async def blob(request: Request) -> Response:
+    name = names.repository(request.path_params["name"])
+    digest = names.digest(request.path_params["digest"])
+    if request.method == "DELETE":
+        require(request, name, PUSH)
+        raise RegistryError(405, ErrorCode.UNSUPPORTED,
+                            "blobs are shared with local models; delete manifests instead")
+    signed = _signed(request, name, digest)
+    if not signed:
+        require(request, name, PULL)
+    source = state(request).backend.blobs
+    size = await run(source.stat, digest)
+    direct = _direct_url(request, name, digest, signed)
+    settings = state(request).settings
+    if request.method == "GET" and settings.redirect_host and not signed:
+        return RedirectResponse(direct, status_code=307)
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "Content-Type": "application/octet-stream",
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+    if request.method == "GET":
+        headers["Location"] = direct
+    span = byte_range(request.headers.get("range"), size)
+    start, end = (0, size) if span is None else span
+    if span is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    path = source.path(digest) if isinstance(source, BlobFiles) and span is None else None
+    reader = None
+    if request.method == "GET" and end > start:
+        # Opened before the headers go out, so a blob removed since stat is still a 404.
+        reader = await run(source.open, digest)
+    return BlobResponse(200 if span is None else 206, headers, reader, path, start, end - start)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The half-open span one ``Range: bytes=…`` asks for; None to send the whole blob
+    (no header, another unit, several ranges); 416 for a span outside the blob."""
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        start, end = max(size - int(last), 0), size
+        if int(last) == 0:
+            raise _unsatisfiable(size)
+    else:
+        start = int(first)
+        end = min(int(last) + 1, size) if last else size
+        if last and int(last) < start:
+            raise _unsatisfiable(size)
+    if start >= size:
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> Refused:
+    error = RegistryError(416, ErrorCode.RANGE_INVALID, f"the blob has {size} bytes")
+    return Refused(error, {"Content-Range": f"bytes */{size}"})
+
+
+def _signed(request: Request, name: str, digest: Digest) -> bool:
+    query = request.query_params
+    if "signature" not in query:
+        return False
+    signer = state(request).auth.signer
+    if signer.blob_allowed(name, str(digest), query.get("expires", ""), query["signature"]):
+        return True
+    raise RegistryError.of(ErrorCode.DENIED, "this signed URL is invalid or has expired")
+
+
+def _direct_url(request: Request, name: str, digest: Digest, signed: bool) -> str:
+    """The signed URL of this blob: valid for a while, for anyone who has it."""
+    settings = state(request).settings
+    path = f"/v2/{name}/blobs/{digest}"
+    if signed:
+        return url(request, f"{path}?{request.url.query}")
+    query = state(request).auth.signer.blob_query(name, str(digest), settings.signed_url_ttl)
+    base = url(request, f"{path}?{query}")
+    if settings.redirect_host:
+        scheme, _, rest = base.partition("://")
+        host, slash, tail = rest.partition("/")
+        port = host.rpartition(":")[2] if host.count(":") == 1 else ""
+        moved = f"{settings.redirect_host}:{port}" if port else settings.redirect_host
+        base = f"{scheme}://{moved}{slash}{tail}"
+    return base
+
+
+class BlobResponse(Response):
+    """Headers now, then the bytes: by ``pathsend`` for a whole file when the ASGI server
+    offers it, else read from ``reader`` (None for HEAD) in 1 MiB pieces."""
+
+    def __init__(self, status: int, headers: dict[str, str], reader: BinaryIO | None,
+                 path: os.PathLike[str] | None, start: int, length: int) -> None:
+        super().__init__(None, status_code=status,
+                         headers={**headers, "Content-Length": str(length)})
+        self.reader = reader
+        self.path = path
+        self.start = start
+        self.length = length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        reader = self.reader
+        if reader is None:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            if self.path is not None and "http.response.pathsend" in scope.get("extensions", {}):
+                await send({"type": "http.response.pathsend", "path": os.fspath(self.path)})
+                return
+            await self._stream(reader, send)
+        finally:
+            await run(reader.close)
+
+    async def _stream(self, reader: BinaryIO, send: Send) -> None:
+        await run(reader.seek, self.start)
+        remaining = self.length
+        while remaining:
+            chunk = await run(reader.read, min(CHUNK, remaining))
+            if not chunk:
+                raise OSError(f"blob ended {remaining} bytes early")
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
