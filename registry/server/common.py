@@ -4,6 +4,7 @@ and running the store's blocking calls off the event loop."""
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -16,6 +17,7 @@ import ocitypes
 from ocitypes import Digest
 
 from ..errors import ErrorCode, RegistryError
+from ..protocols import UploadSession
 from .auth import Auth, Principal, base_url
 from .backend import Backend
 
@@ -23,6 +25,7 @@ _T = TypeVar("_T")
 log = logging.getLogger("lamina.serve")
 
 API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
+MAX_SESSIONS = 256
 
 
 @dataclass
@@ -45,6 +48,25 @@ class State:
     settings: Settings = field(default_factory=Settings)
     referrers: dict[Digest, tuple[str, dict[str, object]] | None] = field(default_factory=dict)
     """What each manifest read by the referrers API refers to, by its digest."""
+    sessions: OrderedDict[str, UploadSession] = field(default_factory=OrderedDict)
+    """Upload sessions this process has open, by id: a session found again by ``resume``
+    re-hashes what it holds, so reusing the object spares a push of many chunks from hashing
+    its prefix again for every chunk."""
+
+    def session(self, upload_id: str) -> UploadSession:
+        found = self.sessions.get(upload_id)
+        if found is None:
+            found = self.sessions[upload_id] = self.backend.uploads.resume(upload_id)
+            while len(self.sessions) > MAX_SESSIONS:
+                self.sessions.popitem(last=False)
+        return found
+
+    def began(self, session: UploadSession) -> UploadSession:
+        self.sessions[session.id] = session
+        return session
+
+    def ended(self, session: UploadSession) -> None:
+        self.sessions.pop(session.id, None)
 
 
 def state(request: Request) -> State:

@@ -47,7 +47,7 @@ async def start(request: Request) -> Response:
             raise
         await run(session.commit, digest)
         return _created(request, name, str(digest))
-    session = await run(backend.uploads.begin)
+    session = state(request).began(await run(backend.uploads.begin))
     return _session_response(request, name, session, 202)
 
 
@@ -85,13 +85,17 @@ async def finish(request: Request) -> Response:
     digest = names.digest(request.query_params.get("digest", ""))
     start_at = _check_range(request, session, name)
     await _receive(request, session, start_at)
-    await run(session.commit, digest)
+    try:
+        await run(session.commit, digest)
+    finally:
+        state(request).ended(session)
     return _created(request, name, str(digest))
 
 
 async def cancel(request: Request) -> Response:
     """``DELETE /v2/<name>/blobs/uploads/<id>``."""
     _, session = await _session(request)
+    state(request).ended(session)
     await run(session.abort)
     return Response(status_code=204)
 
@@ -100,7 +104,13 @@ async def _session(request: Request) -> tuple[str, UploadSession]:
     name = names.repository(request.path_params["name"])
     require(request, name, PUSH)
     upload = names.upload_id(request.path_params["upload"])
-    return name, await run(state(request).backend.uploads.resume, upload)
+    try:
+        session = await run(state(request).session, upload)
+        await run(lambda: session.offset)  # a session that has expired since is unknown now
+    except LookupError:
+        state(request).sessions.pop(upload, None)
+        raise
+    return name, session
 
 
 def _check_range(request: Request, session: UploadSession, name: str) -> int | None:

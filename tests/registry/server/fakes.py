@@ -22,6 +22,7 @@ class MemoryBlobs:
         self.sessions: dict[str, MemorySession] = {}
         self.ttl = ttl
         self.clock = clock
+        self.resumed = 0
 
     def stat(self, digest: Digest) -> int:
         return len(self._get(digest))
@@ -44,6 +45,7 @@ class MemoryBlobs:
         return session
 
     def resume(self, upload_id: str) -> UploadSession:
+        self.resumed += 1
         session = self.sessions.get(upload_id)
         if session is None or self.clock() - session.touched > self.ttl:
             self.sessions.pop(upload_id, None)
@@ -69,9 +71,17 @@ class MemorySession:
 
     @property
     def offset(self) -> int:
+        self._alive()
         return len(self.data)
 
+    def _alive(self) -> None:
+        """Like the store's sessions, one that has ended or expired is unknown."""
+        if self._owner.sessions.get(self._id) is not self or \
+                self._owner.clock() - self.touched > self._owner.ttl:
+            raise ocitypes.UploadUnknown(self._id)
+
     def write(self, chunk: bytes, *, at: int | None = None) -> int:
+        self._alive()
         if at is not None and at != len(self.data):
             raise ocitypes.RangeInvalid(len(self.data), at)
         self.data += chunk
@@ -82,7 +92,7 @@ class MemorySession:
         self._owner.sessions.pop(self._id, None)
         if Digest.of(bytes(self.data)) != digest:
             raise ocitypes.DigestInvalid(f"upload does not hash to {digest}")
-        self._owner.blobs[digest] = bytes(self.data)
+        self._owner.put(bytes(self.data))
 
     def abort(self) -> None:
         self._owner.sessions.pop(self._id, None)

@@ -162,3 +162,13 @@ def test_abandoned_uploads_expire(registry: Registry) -> None:
     response = registry.client.patch(location, content=BLOB[10:])
     assert (response.status_code, response.json()["errors"][0]["code"]) == (
         404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_a_session_is_found_again_without_resuming_it(registry: Registry) -> None:
+    """The store re-hashes a resumed session's bytes; the server keeps the session it began."""
+    location = begin(registry)
+    for start in range(0, 42, 6):
+        registry.client.patch(location, content=BLOB[start:start + 6],
+                              headers={"Content-Range": f"{start}-{start + 5}"})
+    assert registry.client.put(f"{location}?digest={DIGEST}").status_code == 201
+    assert registry.blobs.resumed == 0
