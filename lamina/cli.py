@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("exchange", "export"), "import": ("exchange", "import_models"),
     "dedupe": ("exchange", "dedupe"),
     "pull": ("transfer", "pull"), "push": ("transfer", "push"), "login": ("transfer", "login"),
+    "lock": ("transfer", "lock"),
     "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),
 }  # fmt: skip
 

@@ -40,6 +40,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("registry.errors", "RegistryError", "registry_error"),
     ("registry.reference", "InvalidReference", "invalid_name"),
     ("registry.client.credentials", "CredentialsError", "credentials_error"),
+    ("lamina.transfer", "LockError", "lock_invalid"),
     ("store", "ModelNotFound", "model_not_found"),
     ("store", "BlobNotFound", "blob_not_found"),
     ("store", "InvalidName", "invalid_name"),
@@ -64,7 +65,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
 
 ERROR_CODES: tuple[str, ...] = (
     *dict.fromkeys(code for _, _, code in _LIBRARY_ERRORS),
-    "file_not_found", "os_error", "usage_error", "interrupted", "internal_error",
+    "file_not_found", "os_error", "usage_error", "lock_mismatch", "interrupted", "internal_error",
 )  # fmt: skip
 """Every ``error.code`` a ``--json`` error may carry."""
 

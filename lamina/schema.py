@@ -379,11 +379,23 @@ class LoginOutput(Shape):
     path: str = Field(description="the credentials file written (mode 0600)")
 
 
+class LockedName(Shape):
+    name: str = Field(description="the FROM name as the Modelfile spells it")
+    digest: Digest
+
+
+class LockOutput(Shape):
+    """``lamina lock --json``"""
+
+    path: str
+    locked: list[LockedName]
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
     ImportOutput, DedupeOutput,
-    PullOutput, PushOutput, LoginOutput,
+    PullOutput, PushOutput, LoginOutput, LockOutput,
 )  # fmt: skip
 
 

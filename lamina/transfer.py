@@ -101,3 +101,56 @@ def push(store: Store, text: str, destination: str | None = None, *, insecure: b
             reference, data, media_type
         )
     return name, result
+
+
+def local_digest(store: Store, text: str) -> str | None:
+    """The manifest digest ``text`` names in the store, or None when it is not there."""
+    from store import Name
+
+    found = store.find(Name.parse(text))
+    return None if found is None else str(store.manifest_digest(found))
+
+
+def resolve_digest(store: Store, text: str, *, insecure: bool = False) -> str:
+    """The manifest digest a FROM name resolves to: the store's model, else the registry's."""
+    from registry.client import connect, fetch_manifest
+    from store import Name
+
+    local = local_digest(store, text)
+    if local is not None:
+        return local
+    reference = reference_for(Name.parse(text), insecure=insecure)
+    with connect(reference, credentials_lookup()) as transport:
+        return str(fetch_manifest(transport, reference).digest)
+
+
+LOCK_FORMAT = 1
+
+
+class LockError(ValueError):
+    """A Modelfile.lock that is missing or damaged; the message says what to run."""
+
+
+def write_lock(path: Path, locked: dict[str, str]) -> None:
+    """``{"lamina_lock": 1, "from": {name: digest}}``, sorted, one entry a line (diffs well)."""
+    import json
+
+    document = {"lamina_lock": LOCK_FORMAT, "from": dict(sorted(locked.items()))}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockError(f"{path}: no lock file; run `lamina lock` first") from None
+    except (OSError, ValueError) as exc:
+        raise LockError(f"{path}: cannot read the lock ({exc}); run `lamina lock` again") from exc
+    names = document.get("from") if isinstance(document, dict) else None
+    if (not isinstance(document, dict) or document.get("lamina_lock") != LOCK_FORMAT
+            or not isinstance(names, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items())):
+        raise LockError(f"{path} is not a lamina lock file; run `lamina lock` again")
+    return dict(names)

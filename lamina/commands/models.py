@@ -47,21 +47,40 @@ class _Reporter:
 @click.option("-f", "--file", "path", type=click.Path(path_type=Path, allow_dash=True),
               default=Path("Modelfile"), show_default=True,
               help="The Modelfile to build; - reads it from standard input.")
+@click.option("--locked", is_flag=True,
+              help="Build FROM the digests in Modelfile.lock (pulled if need be), or fail.")
 @json_option
 @quiet_option
 @pass_app
-def create(app: App, name: str, path: Path, as_json: bool, quiet: bool) -> None:
+def create(app: App, name: str, path: Path, locked: bool, as_json: bool, quiet: bool) -> None:
     """Build a model from a Modelfile; weights are linked, not copied, when the disk allows.
 
     Relative paths in the Modelfile are read from its folder (from the current folder when the
-    Modelfile comes from standard input).
+    Modelfile comes from standard input). FROM a model the store lacks pulls it first.
     """
     import store
 
     app.quiet = quiet
     source, label, base_dir = _read_modelfile(app, path)
+    if locked:
+        import modelfile
+
+        from .transfer import ensure_locked
+
+        if path == STDIN:
+            app.fail("--locked needs a Modelfile on disk (its lock is beside it)",
+                     code="usage_error", exit_code=2)
+        ensure_locked(app, path, base_dir, modelfile.analyse(source)[0])
     reporter = _Reporter(app)
-    result = store.create(app.store(), name, source, base_dir=base_dir, reporter=reporter)
+    try:
+        result = store.create(app.store(), name, source, base_dir=base_dir, reporter=reporter)
+    except store.ParentNotFound as missing:
+        if locked:
+            raise
+        from .transfer import pull_parent
+
+        pull_parent(app, missing.name)
+        result = store.create(app.store(), name, source, base_dir=base_dir, reporter=reporter)
     for warning in result.warnings:  # the Modelfile's and create's own, analysed once
         app.warn(warning.render(label))
     if as_json:

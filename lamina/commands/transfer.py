@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -235,3 +236,90 @@ class _progress:
     def __exit__(self, *exc_info: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+LOCK_SUFFIX = ".lock"
+
+
+@click.command()
+@click.option("-f", "--file", "path", type=click.Path(path_type=Path), default=Path("Modelfile"),
+              show_default=True, help="The Modelfile whose FROM names to lock.")
+@insecure_option
+@json_option
+@quiet_option
+@pass_app
+def lock(app: App, path: Path, insecure: bool, as_json: bool, quiet: bool) -> None:
+    """Write Modelfile.lock: the manifest digest each FROM name resolves to now (in the store,
+    else on its registry), so that `create --locked` builds from exactly those."""
+    from .. import transfer
+
+    app.quiet = quiet
+    recipe, base_dir = _recipe(app, path)
+    store_ = app.store()
+    locked: dict[str, str] = {}
+    for spelled in _parent_names(recipe, base_dir, store_):
+        locked[spelled] = str(transfer.resolve_digest(store_, spelled, insecure=insecure))
+    target = path.with_name(path.name + LOCK_SUFFIX)
+    transfer.write_lock(target, locked)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.LockOutput(path=str(target), locked=[
+            schema.LockedName(name=n, digest=d) for n, d in locked.items()
+        ]))
+        return
+    for spelled, digest in locked.items():
+        app.status(f"FROM {spelled}: {digest}")
+    app.echo(f"locked {plural(len(locked), 'name')} in {target}")
+
+
+def _recipe(app: App, path: Path) -> tuple[object, Path]:
+    import modelfile
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        app.fail(f"{path}: no such Modelfile (give one with -f)", code="file_not_found")
+    except IsADirectoryError:
+        app.fail(f"{path} is a folder; give the Modelfile in it with -f", code="os_error")
+    recipe, _ = modelfile.analyse(modelfile.parse(data, file=str(path)))
+    return recipe, path.parent.resolve()
+
+
+def _parent_names(recipe: object, base_dir: Path, store_: object) -> list[str]:
+    """The model names FROM builds on (none for a Modelfile built from files)."""
+    from store import Store
+    from store.build.sources import MissingParent, ParentModel, find_sources
+
+    assert isinstance(store_, Store)
+    base = find_sources(recipe, base_dir, store_.resolve).base  # type: ignore[arg-type]
+    if isinstance(base, ParentModel | MissingParent):
+        return [base.spelled]
+    return []
+
+
+def ensure_locked(app: App, path: Path, base_dir: Path, recipe: object) -> None:
+    """Before ``create --locked``: each FROM name at its locked digest, pulled if need be."""
+    from .. import transfer
+
+    store_ = app.store()
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    locked = transfer.read_lock(lock_path)
+    for spelled in _parent_names(recipe, base_dir, store_):
+        digest = locked.get(spelled)
+        if digest is None:
+            app.fail(f"{lock_path} does not lock FROM {spelled}; run `lamina lock -f {path}`",
+                     code="lock_mismatch")
+        if transfer.local_digest(store_, spelled) != digest:
+            app.status(f"pulling {spelled}@{digest}")
+            with _progress(app) as progress:
+                transfer.pull(store_, f"{spelled}@{digest}", progress=progress)
+
+
+def pull_parent(app: App, spelled: str) -> None:
+    """``create`` with FROM a model the store lacks pulls it first, as Ollama does."""
+    from .. import transfer
+
+    app.status(f"pulling {spelled}")
+    with _progress(app) as progress:
+        transfer.pull(app.store(), spelled, progress=progress)

@@ -228,3 +228,49 @@ def _ranges_recorded(records: Path, size: int) -> bool:
         if lines and lines[0].endswith(f" {size}") and len(lines) >= 2:
             return True
     return False
+
+
+def test_create_from_a_missing_parent_pulls_it(registry: Registry, tiny_gguf: Path,
+                                               homes: Path) -> None:
+    created(tiny_gguf)
+    parent = f"{registry.host}/team/parent:v1"
+    assert run("push", "tiny", parent)[0] == 0
+    other = homes / "other"
+    child = tiny_gguf.parent / "Child"
+    child.write_text(f"FROM {parent}\nSYSTEM a child\n")
+    code, _, err = run("create", "child", "-f", str(child), home=other)
+    assert code == 0, err
+    assert f"pulling {parent}" in err
+    assert run("show", parent, home=other)[0] == 0
+
+
+def test_lock_then_create_locked(registry: Registry, tiny_gguf: Path, homes: Path) -> None:
+    created(tiny_gguf, "version one")
+    parent = f"{registry.host}/team/locked:v1"
+    assert run("push", "tiny", parent)[0] == 0
+    child = tiny_gguf.parent / "Child"
+    child.write_text(f"FROM {parent}\nSYSTEM a child\n")
+    other = homes / "other"
+    code, out, err = run("lock", "-f", str(child), "--json", home=other)
+    assert code == 0, err
+    lock = schema.LockOutput.model_validate_json(out)
+    first = lock.locked[0].digest
+    assert lock.locked[0].name == parent
+    assert json.loads((tiny_gguf.parent / "Child.lock").read_text()) == {
+        "lamina_lock": 1, "from": {parent: first}
+    }
+    # The tag moves on; a locked build still gets the locked parent.
+    created(tiny_gguf, "version two")
+    assert run("push", "tiny", parent)[0] == 0
+    code, _, err = run("create", "child", "-f", str(child), "--locked", home=other)
+    assert code == 0, err
+    code, out, _ = run("show", parent, "--json", home=other)
+    assert json.loads(out)["id"] == first
+
+    # Without the lock, or with a lock that misses the name, --locked fails.
+    (tiny_gguf.parent / "Child.lock").write_text('{"lamina_lock": 1, "from": {}}\n')
+    code, _, err = run("create", "child", "-f", str(child), "--locked", home=other)
+    assert code == 1 and "run `lamina lock" in err
+    (tiny_gguf.parent / "Child.lock").unlink()
+    code, _, err = run("create", "child", "-f", str(child), "--locked", home=other)
+    assert code == 1 and "no lock file" in err
