@@ -135,15 +135,16 @@ def _plan(sources: Sources, report: Reporter) -> _Plan:
 def _build(store: Store, plan: _Plan, report: Reporter) -> _Built:
     """The weight layers in Ollama's order, their blobs in the store."""
     built = _Built()
+    base: list[Placed] = []
     if isinstance(plan.base, ParentModel):
         _inherit(store, plan.base, built)
     else:
-        for probed, kind in plan.base:
-            _add(built, place(store, probed, kind, report))
-    if plan.adapter is not None:
-        _add(built, place(store, plan.adapter, mediatypes.ADAPTER, report))
-    for draft in plan.drafts:
-        _add(built, place(store, draft, mediatypes.DRAFT, report))
+        base = [place(store, probed, kind, report) for probed, kind in plan.base]
+    adapter = None if plan.adapter is None else place(store, plan.adapter, mediatypes.ADAPTER,
+                                                      report)
+    drafts = [place(store, draft, mediatypes.DRAFT, report) for draft in plan.drafts]
+    for placed in layers.ordered(base, adapter, drafts):
+        _add(built, placed)
     return built
 
 

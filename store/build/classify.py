@@ -51,9 +51,9 @@ def check_base(kinds: Sequence[tuple[str, str]]) -> None:
     models = [label for label, kind in kinds if kind == mediatypes.MODEL]
     if len(models) > 1:
         raise CreateError(
-            f"FROM gives {len(models)} unrelated models ({', '.join(models)}), but a model has "
-            "one set of weights (Ollama would store them all and run one); build each as its "
-            "own model. The shards of one split GGUF are named <name>-00001-of-0000N.gguf"
+            f"FROM gives {len(models)} models ({', '.join(models)}), but a model runs one set "
+            "of weights (Ollama would store them all and use one); build each as its own model "
+            "(the shards of one split GGUF are named <name>-00001-of-0000N.gguf)"
         )
     if models or not kinds:
         return

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import modelfile
 from ocitypes import Descriptor, gojson, mediatypes
@@ -38,6 +39,7 @@ class Pending:
 
 
 Layer = Descriptor | Pending
+_T = TypeVar("_T")
 
 
 def inherit(layers: Sequence[Descriptor], origin: str) -> list[Descriptor]:
@@ -45,9 +47,7 @@ def inherit(layers: Sequence[Descriptor], origin: str) -> list[Descriptor]:
     return [replace(layer, from_=origin) for layer in layers]
 
 
-def ordered(
-    base: Sequence[Layer], adapter: Layer | None, drafts: Sequence[Layer]
-) -> list[Layer]:
+def ordered(base: Sequence[_T], adapter: _T | None, drafts: Sequence[_T]) -> list[_T]:
     """The weight layers in Ollama's order: base, adapter, drafts."""
     return [*base, *([adapter] if adapter is not None else []), *drafts]
 

@@ -5,6 +5,11 @@ group is merged into one layer, whichever shard is named), or a folder of them. 
 value is a model name, looked up in the store: a ``ParentModel`` when it is there, a
 ``MissingParent`` (data, not an error) when it is not, so a caller can pull it first.
 
+Ollama uploads only the file named, so a DRAFT or ADAPTER naming one shard fails there ("split
+GGUF has 1 shards, expected 3"); lamina treats every weights value alike and merges the group.
+A folder gives its ``*.gguf`` files, as Ollama's ``filesForModel`` does when it holds no
+safetensors.
+
 Only the file system is read here, never the store's blobs, and nothing is written.
 """
 

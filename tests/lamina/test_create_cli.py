@@ -37,6 +37,13 @@ def test_warnings_are_printed_once_from_the_result(home: Path, tiny_gguf: Path) 
     assert out.startswith("created m:latest")
 
 
+def test_creates_own_warnings_are_printed(home: Path, make_gguf: object) -> None:
+    chat = make_gguf("chat.gguf", chat_template="{{ messages }}")  # type: ignore[operator]
+    code, _, err = run("create", "m", "-f", str(write(chat.parent, "FROM ./chat.gguf\n")))
+    assert code == 0
+    assert "Modelfile:1:1: warning: chat.gguf carries a chat template" in err
+
+
 def test_a_name_with_a_digest_is_refused(home: Path, tiny_gguf: Path) -> None:
     path = write(tiny_gguf.parent, "FROM ./tiny.gguf\n")
     code, out, err = run("create", f"y@sha256:{'ab' * 32}", "-f", str(path))

@@ -333,7 +333,7 @@ def test_from_a_folder_of_two_unrelated_models_is_refused(
 ) -> None:
     make_gguf("two/llama.gguf", arch="llama")
     make_gguf("two/qwen.gguf", arch="qwen3")
-    with pytest.raises(store.CreateError, match=r"2 unrelated models \(llama\.gguf, qwen\.gguf\)"):
+    with pytest.raises(store.CreateError, match=r"2 models \(llama\.gguf, qwen\.gguf\)"):
         build(lamina, "m", "FROM ./two\n", tmp_path)
     assert store_snapshot(lamina) == []
 

@@ -148,7 +148,7 @@ def test_media_type_follows_ollama(metadata: dict[str, object], kind: str) -> No
 
 
 def test_two_unrelated_models_are_refused_naming_both() -> None:
-    with pytest.raises(CreateError, match=r"2 unrelated models \(a\.gguf, b\.gguf\)"):
+    with pytest.raises(CreateError, match=r"2 models \(a\.gguf, b\.gguf\)"):
         classify.check_base([("a.gguf", mediatypes.MODEL), ("b.gguf", mediatypes.MODEL)])
 
 
