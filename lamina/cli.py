@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create": ("models", "create"), "list": ("models", "list_models"), "show": ("models", "show"),
     "rm": ("models", "rm"), "cp": ("models", "cp"), "diff": ("models", "diff"),
     "export": ("exchange", "export"), "import": ("exchange", "import_models"),
-    "dedupe": ("exchange", "dedupe"),
+    "dedupe": ("exchange", "dedupe"), "save": ("exchange", "save"), "load": ("exchange", "load"),
     "pull": ("transfer", "pull"), "push": ("transfer", "push"), "login": ("transfer", "login"),
     "lock": ("transfer", "lock"),
     "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),

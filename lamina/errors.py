@@ -53,6 +53,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("store", "GGUFError", "invalid_gguf"),
     ("store", "SourceChanged", "source_changed"),
     ("store", "CreateError", "create_failed"),
+    ("store.bundle.ocilayout", "BundleInvalid", "bundle_invalid"),
     ("store.export.errors", "ExportConflict", "export_conflict"),
     ("store.export.errors", "ExportError", "export_failed"),
     ("store", "StorageError", "storage_error"),

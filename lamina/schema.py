@@ -391,10 +391,27 @@ class LockOutput(Shape):
     locked: list[LockedName]
 
 
+class SaveOutput(Shape):
+    """``lamina save --json``"""
+
+    path: str
+    size: Size
+    blobs: int
+    models: list[ModelRef]
+
+
+class LoadOutput(Shape):
+    """``lamina load --json``"""
+
+    added_blobs: int
+    present_blobs: int = Field(description="blobs the store had already, not written again")
+    models: list[ModelRef]
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
-    ImportOutput, DedupeOutput,
+    ImportOutput, DedupeOutput, SaveOutput, LoadOutput,
     PullOutput, PushOutput, LoginOutput, LockOutput,
 )  # fmt: skip
 

@@ -202,3 +202,59 @@ def dedupe(app: App, paths: tuple[Path, ...], apply: bool, as_json: bool) -> Non
             app.echo(f"would save {human_bytes(report.saved)}{hint}")
     if report.failures:
         raise SystemExit(1)
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True, shell_complete=complete_model_names)
+@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+              help="The bundle to write: an OCI image layout tar, zstd-compressed if it ends "
+                   "in .zst.")
+@json_option
+@quiet_option
+@pass_app
+def save(app: App, names: tuple[str, ...], out: Path, as_json: bool, quiet: bool) -> None:
+    """Write models into one file that 'lamina load' reads on another machine."""
+    from store import bundle
+
+    app.quiet = quiet
+    store = app.store()
+    total = sum(store.manifest(store.resolve(n)).total_size for n in names)
+    with app.progress(f"saving {out.name}", total) as progress:
+        result = bundle.save(store, names, out, progress=progress)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.SaveOutput.model_validate({
+            "path": str(result.path), "size": result.size, "blobs": result.blobs,
+            "models": [{"name": n.display_shortest(), "id": str(d)} for n, d in result.models],
+        }))
+        return
+    app.echo(f"saved {plural(len(result.models), 'model')} ({plural(result.blobs, 'blob')}) "
+             f"to {result.path}, {human_bytes(result.size)}")
+
+
+@click.command()
+@click.argument("bundle_path", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
+                                                               path_type=Path))
+@json_option
+@quiet_option
+@pass_app
+def load(app: App, bundle_path: Path, as_json: bool, quiet: bool) -> None:
+    """Import the models of a bundle 'lamina save' wrote; every digest is checked first."""
+    from store import bundle
+
+    app.quiet = quiet
+    with app.progress(f"loading {bundle_path.name}", bundle_path.stat().st_size) as progress:
+        result = bundle.load(app.store(), bundle_path, progress=progress)
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.LoadOutput.model_validate({
+            "added_blobs": result.added, "present_blobs": result.present,
+            "models": [{"name": n.display_shortest(), "id": str(d)} for n, d in result.models],
+        }))
+        return
+    for name, digest in result.models:
+        app.status(f"loaded {name.display_shortest()} ({digest.short})")
+    app.echo(f"loaded {plural(len(result.models), 'model')}: "
+             f"{plural(result.added, 'new blob')}, {result.present} already in the store")

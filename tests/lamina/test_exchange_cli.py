@@ -108,3 +108,20 @@ def test_import_from_ollama_and_dedupe(home: Path, tmp_path: Path) -> None:
     assert schema.DedupeOutput.model_validate_json(out).saved_size == 68
     assert copy.stat().st_nlink > 1
     assert run("dedupe")[0] == 2 and run("dedupe", str(tmp_path / "missing"))[0] == 2
+
+
+def test_save_and_load(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "tiny.tar.zst"
+    code, text, err = run("save", "tiny", "-o", str(out))
+    assert code == 0, err
+    assert text.startswith(f"saved 1 model (4 blobs) to {out}, ")
+    monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "other"))
+    code, text, err = run("load", str(out))
+    assert (code, text) == (0, "loaded 1 model: 3 new blobs, 0 already in the store\n"), err
+    code, text, _ = run("load", str(out), "--json")
+    assert schema.LoadOutput.model_validate_json(text).present_blobs == 3
+    (tmp_path / "junk.tar").write_bytes(b"junk" * 300)
+    code, text, _ = run("load", str(tmp_path / "junk.tar"), "--json")
+    assert code == 1 and json.loads(text)["error"]["code"] == "bundle_invalid"
+    assert run("load", str(tmp_path / "nope.tar"))[0] == 2
+    assert run("save", "missing", "-o", str(out))[0] == 1
