@@ -43,6 +43,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("lamina.transfer", "LockError", "lock_invalid"),
     ("store", "ModelNotFound", "model_not_found"),
     ("store", "BlobNotFound", "blob_not_found"),
+    ("store", "BlobInvalid", "blob_invalid"),
     ("store", "InvalidName", "invalid_name"),
     ("ocitypes", "InvalidDigest", "invalid_digest"),
     ("store", "DigestMismatch", "digest_mismatch"),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .config import ModelConfig
     from .create import CreateResult, Reporter, create
     from .errors import (
+        BlobInvalid,
         BlobNotFound,
         CreateError,
         DigestMismatch,
@@ -62,7 +63,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("ModelConfig",),
     "create": ("CreateResult", "Reporter", "create"),
     "errors": (
-        "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidName",
+        "BlobInvalid", "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidName",
         "ManifestBlobUnknown", "ManifestInvalid", "ModelNotFound", "ParentNotFound",
         "SourceChanged", "StorageError", "StoreError",
     ),
@@ -119,6 +120,7 @@ sys.modules[__name__].__class__ = _Package
 __all__ = [
     "GRACE_SECONDS",
     "LICENSE_HEAD_LINES",
+    "BlobInvalid",
     "BlobNotFound",
     "BlobStore",
     "Copy",

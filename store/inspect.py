@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ocitypes import Descriptor, Manifest, gojson, mediatypes
 
 from .config import ModelConfig
-from .errors import blob_json_errors
+from .errors import BlobInvalid, blob_json_errors
 from .gguf import GGUFInfo
 from .models import Store
 from .names import Name
@@ -60,6 +60,30 @@ def _text(store: Store, layer: Descriptor) -> str:
 
 
 
+_DAMAGED = "the layer is damaged; run 'lamina verify' and create the model again"
+
+
+def _parameters(values: dict[str, object], where: str) -> dict[str, object]:
+    """The values a params layer holds, refused unless each is one Ollama writes (a number,
+    bool or string, or a list of strings): anything else could only be shown as Python text."""
+    for key, value in values.items():
+        scalar = isinstance(value, bool | int | float | str)
+        if not scalar and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            shown = gojson.marshal(value, escape_html=False).decode()
+            raise BlobInvalid(f"{where}: {key} is {shown}, not a parameter value; {_DAMAGED}")
+    return values
+
+
+def _messages(listed: list[object], where: str) -> tuple[dict[str, object], ...]:
+    """A messages layer's entries, each an object with a string role and content."""
+    for position, message in enumerate(listed):
+        if not (isinstance(message, dict) and isinstance(message.get("role"), str)
+                and isinstance(message.get("content", ""), str)):
+            raise BlobInvalid(f"{where}: message {position + 1} is not an object with a string "
+                              f"role and content; {_DAMAGED}")
+    return tuple(listed)  # type: ignore[arg-type]  # each entry checked to be a dict above
+
+
 def show(store: Store, name: str | Name) -> ModelInfo:
     """Read a model's config, weights header and text layers."""
     found = store.resolve(name)
@@ -81,13 +105,14 @@ def show(store: Store, name: str | Name) -> ModelInfo:
             licenses.append(_text(store, layer))
         elif kind == mediatypes.PARAMS:
             data = store.blobs.read_bytes(layer.digest)
+            where = f"params layer {layer.digest}"
             with blob_json_errors():
-                parameters.update(gojson.load_object(data, f"params layer {layer.digest}"))
+                parameters.update(_parameters(gojson.load_object(data, where), where))
         elif kind == mediatypes.MESSAGES:
             data = store.blobs.read_bytes(layer.digest)
+            where = f"messages layer {layer.digest}"
             with blob_json_errors():
-                listed = gojson.load_array(data, f"messages layer {layer.digest}")
-            messages = tuple(m for m in listed if isinstance(m, dict))
+                messages = _messages(gojson.load_array(data, where), where)
     return ModelInfo(found, manifest, config, weights, template, system, parameters,
                      tuple(licenses), messages)
 

@@ -20,6 +20,7 @@ unrelated blobs share a lock (striped locks would make two pulls wait on each ot
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -45,11 +46,10 @@ def exclusive(path: Path) -> Iterator[None]:
 
 @contextmanager
 def _flock(path: Path, mode: int) -> Iterator[None]:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StorageError.from_oserror(exc, path, "cannot open the store lock") from exc
+    fd = _open(path)
+    if fd is None:
+        yield
+        return
     try:
         try:
             fcntl.flock(fd, mode)
@@ -58,6 +58,25 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+def _open(path: Path) -> int | None:
+    """A descriptor on the lock file; None on a read-only file system that has none, where no
+    writer can run, so there is nothing to keep apart (``gc --dry-run`` on a read-only store)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise StorageError.from_oserror(exc, path, "cannot open the store lock") from exc
+        try:
+            return os.open(path, os.O_RDONLY)  # flock needs no write access
+        except FileNotFoundError:
+            if exc.errno == errno.EROFS:
+                return None
+        except OSError:
+            pass
+        raise StorageError.from_oserror(exc, path, "cannot open the store lock") from exc
 
 
 @contextmanager

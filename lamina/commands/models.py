@@ -170,19 +170,21 @@ def list_models(app: App, as_json: bool) -> None:
 
 @click.command()
 @click.argument("name", shell_complete=complete_model_names)
-@click.option("--modelfile", "section", flag_value="modelfile",
-              help="Print a Modelfile that re-creates this model.")
-@click.option("--parameters", "section", flag_value="parameters",
+@click.option("--modelfile", is_flag=True, help="Print a Modelfile that re-creates this model.")
+@click.option("--parameters", is_flag=True,
               help="Print its parameters, one per line, as PARAMETER would set them.")
-@click.option("--template", "section", flag_value="template", help="Print its template.")
-@click.option("--system", "section", flag_value="system", help="Print its system message.")
-@click.option("--license", "section", flag_value="license", help="Print its license.")
+@click.option("--template", is_flag=True, help="Print its template.")
+@click.option("--system", is_flag=True, help="Print its system message.")
+@click.option("--license", is_flag=True, help="Print its license.")
 @json_option
 @pass_app
-def show(app: App, name: str, section: str | None, as_json: bool) -> None:
+def show(app: App, name: str, modelfile: bool, parameters: bool, template: bool, system: bool,
+         license: bool, as_json: bool) -> None:
     """Show a model: architecture, size, quantization, parameters, system, template, license."""
     import store
 
+    section = _one_section({"modelfile": modelfile, "parameters": parameters,
+                            "template": template, "system": system, "license": license}, as_json)
     the_store = app.store()
     info = store.show(the_store, name)
     if as_json:
@@ -200,6 +202,19 @@ def show(app: App, name: str, section: str | None, as_json: bool) -> None:
     else:
         for line in _describe(info):
             app.echo(line)
+
+
+def _one_section(sections: dict[str, bool], as_json: bool) -> str | None:
+    """The one section asked for, if any; two (or one with --json) are a usage error, as in
+    Ollama, rather than one of them silently ignored."""
+    chosen = [f"--{section}" for section, wanted in sections.items() if wanted]
+    if len(chosen) + as_json > 1:
+        given = " and ".join([*chosen, *(["--json"] if as_json else [])])
+        raise click.UsageError(
+            f"{given}: give only one of --modelfile, --parameters, --template, --system, "
+            "--license or --json"
+        )
+    return chosen[0][2:] if chosen else None
 
 
 def _with_line_end(text: str) -> str:

@@ -212,6 +212,9 @@ def _gguf_files(path: Path) -> list[Path]:
     try:
         if path.is_file():
             return [path.resolve()]
+        if not path.is_dir():  # a device, a pipe or a socket: never weights
+            raise CreateError(f"{path}: not a regular file or a folder; name a GGUF file, or "
+                              "a folder holding one")
         found = sorted(p.resolve() for p in path.glob("*.gguf") if p.is_file())
     except OSError as exc:
         raise StorageError.from_oserror(exc, path, "cannot read the folder") from exc

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 import modelfile
 import store
@@ -123,3 +127,48 @@ def test_blob_writes_leave_no_lock_files(tmp_path: Path) -> None:
     blobs.put_stream([b"one"], expected=info.digest)
     lock_dir = tmp_path / ".lamina" / "locks"
     assert not lock_dir.exists() or list(lock_dir.iterdir()) == []
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the lock module see a read-only file system: opening for writing fails with EROFS."""
+    real_open = os.open
+
+    def open_read_only(path: str, flags: int, *args: int) -> int:
+        if flags & (os.O_RDWR | os.O_WRONLY | os.O_CREAT):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(locks.os, "open", open_read_only)
+
+
+@pytest.mark.parametrize("lock_exists", [True, False])
+def test_gc_dry_run_works_on_a_read_only_store(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch, lock_exists: bool
+) -> None:
+    lamina = store.Store(tmp_path / "home")
+    store.create(lamina, "m", modelfile.parse("FROM ./tiny.gguf\n"), base_dir=tiny_gguf.parent)
+    if not lock_exists:  # a store that only Ollama has written
+        lamina.layout.store_lock.unlink()
+    _read_only(monkeypatch)
+    report = store.gc(lamina, dry_run=True, grace=0)
+    assert report.dry_run and report.blobs == ()
+
+
+def test_a_lock_that_cannot_be_opened_for_writing_is_taken_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "store.lock"
+    path.touch()
+    _read_only(monkeypatch)
+    held = threading.Event()
+
+    def other() -> None:
+        with locks.shared(path):
+            held.set()
+
+    with locks.exclusive(path):  # still excludes others, through a read-only descriptor
+        thread = threading.Thread(target=other, daemon=True)
+        thread.start()
+        assert not held.wait(timeout=0.3)
+    assert held.wait(timeout=10)
+    thread.join()
