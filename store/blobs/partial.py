@@ -15,10 +15,11 @@ first stopped, or finds the blob published. Within a process, :meth:`PartialBlob
 be called from any number of threads.
 
 Hashed once: the hasher follows the contiguous written prefix. A part that lands beyond it is
-kept in memory (up to :data:`PARK_LIMIT` bytes in all) until the prefix reaches it, and read
-back from the file only past that limit; so an uninterrupted pull whose parts arrive roughly in
-order is never read twice. After a resume, only the bytes an earlier process wrote are read
-back, once, as the prefix reaches them.
+kept in memory (up to :data:`PARK_LIMIT` bytes in all) until the prefix reaches it; when the
+limit is reached because the hasher lags, writers wait for it, and only parts beyond a gap the
+hasher is stuck at are read back from the file later. So an uninterrupted pull whose parts
+arrive roughly in order is never read twice, and memory stays flat. After a resume, only the
+bytes an earlier process wrote are read back, once, as the prefix reaches them.
 
 Commit is the store's one publish step: verify, fsync, rename into ``blobs/`` under the blob
 lock. Bytes that do not hash to the digest are dropped, and nothing is published.
@@ -117,6 +118,8 @@ class PartialBlob:
         self._record = shelf.layout.partial_ranges(digest)
         self._stored = fd is None  # the blob was in the store already
         self._lock = threading.Lock()  # guards the state below
+        self._space = threading.Condition(self._lock)  # parked bytes freed, or hashing paused
+        self._hashing = False
         self._hash_lock = threading.Lock()  # one thread feeds the hasher at a time
         self._flush_lock = threading.Lock()
         self._done = finished  # every byte written, durable or not
@@ -127,6 +130,8 @@ class PartialBlob:
         self._hasher = Hasher()
         self._hashed = 0
         self._last_flush = time.monotonic()
+        self._flusher: threading.Thread | None = None
+        self._flush_error: BaseException | None = None
         self.resumed = finished.total if fd is not None else 0
         """Bytes an earlier process had finished."""
         self.written = 0
@@ -151,6 +156,7 @@ class PartialBlob:
         """Write ``data`` at ``offset``; its range is recorded as finished at the next flush."""
         view = memoryview(data).cast("B")
         end = offset + len(view)
+        self._raise_flush_error()
         self._claim(offset, end)
         try:
             with storage_errors(self._path, "cannot write the partial blob"):
@@ -161,6 +167,10 @@ class PartialBlob:
             raise
         with self._lock:
             self._inflight.subtract(offset, end)
+            while self._hashing and self._parked_bytes + len(view) > PARK_LIMIT:
+                # The hasher lags behind the writers: wait for it, rather than read the part
+                # back later. (Not while it is idle: then it waits for a gap, maybe this one.)
+                self._space.wait(timeout=1.0)
             self._done.add(offset, end)
             self._pending.add(offset, end)
             self.written += len(view)
@@ -173,7 +183,7 @@ class PartialBlob:
                    or time.monotonic() - self._last_flush >= FLUSH_SECONDS)
         self._follow((offset, view))
         if due:
-            self.flush(wait=False)
+            self._flush_in_background()
 
     def flush(self, *, wait: bool = True) -> None:
         """Make written parts durable, then record their ranges as finished."""
@@ -202,7 +212,7 @@ class PartialBlob:
             self._shelf.keep(self._digest)
             return
         fd = self._require_fd()
-        self.flush()
+        self._settle()
         with self._lock:
             missing = self._done.gaps(self._size)
         if missing:
@@ -220,15 +230,18 @@ class PartialBlob:
 
     def abort(self) -> None:
         """Drop the partial file and its record."""
+        self._join_flusher()
         if self._fd is not None:
             _unlink(self._path, self._record)  # before closing: we still hold the lock
         self._close()
 
     def close(self) -> None:
         """Flush and let go, keeping what was written for a later process."""
-        if self._fd is not None:
-            self.flush()
-        self._close()
+        try:
+            if self._fd is not None:
+                self._settle()
+        finally:
+            self._close()
 
     def __enter__(self) -> PartialBlob:
         return self
@@ -245,6 +258,38 @@ class PartialBlob:
             self._close()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _flush_in_background(self) -> None:
+        """Flush on a thread of its own: an fsync may take a while, and writers go on."""
+        with self._lock:
+            if self._flusher is not None and self._flusher.is_alive():
+                return
+            self._flusher = threading.Thread(
+                target=self._background_flush, name="lamina-partial-flush", daemon=True
+            )
+            self._flusher.start()
+
+    def _background_flush(self) -> None:
+        try:
+            self.flush()
+        except BaseException as exc:  # handed to the next caller: a thread cannot raise
+            self._flush_error = exc
+
+    def _join_flusher(self) -> None:
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join()
+
+    def _raise_flush_error(self) -> None:
+        error, self._flush_error = self._flush_error, None
+        if error is not None:
+            raise error
+
+    def _settle(self) -> None:
+        """Wait for a background flush, report its failure, and flush what is left."""
+        self._join_flusher()
+        self._raise_flush_error()
+        self.flush()
 
     def _claim(self, start: int, end: int) -> None:
         with self._lock:
@@ -279,6 +324,16 @@ class PartialBlob:
 
     def _hash_ready(self, mine: tuple[int, memoryview] | None) -> None:
         """Feed the hasher every byte of the contiguous prefix; hold the hash lock."""
+        with self._lock:
+            self._hashing = True
+        try:
+            self._hash_run(mine)
+        finally:
+            with self._lock:
+                self._hashing = False
+                self._space.notify_all()
+
+    def _hash_run(self, mine: tuple[int, memoryview] | None) -> None:
         while True:
             with self._lock:
                 at = self._hashed
@@ -298,6 +353,7 @@ class PartialBlob:
                 count = self._read_back(at, upto)
             with self._lock:
                 self._hashed += count
+                self._space.notify_all()
 
     def _read_back(self, start: int, end: int) -> int:
         fd = self._require_fd()
@@ -315,6 +371,7 @@ class PartialBlob:
         return offset - start
 
     def _close(self) -> None:
+        self._join_flusher()  # it writes through the descriptors closed below
         with self._lock:
             fds, self._fd, self._record_fd = (self._fd, self._record_fd), None, None
             self._parked.clear()
