@@ -288,3 +288,66 @@ def test_a_second_process_waits_then_continues_where_the_first_stopped(
     assert written_first + written_second == size
     store.verify(digest)
     assert os.listdir(store.layout.partials) == []
+
+
+def test_writers_wait_for_a_lagging_hasher_instead_of_parking_without_bound(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(partial, "PARK_LIMIT", 4 * 64 * KiB)
+    data = blob_bytes(9, 2 * MiB)
+    blob = store.partial(Digest.of(data), len(data))
+    hasher_update = blob._hasher.update
+    most = 0
+
+    def slow_update(view: memoryview) -> None:
+        nonlocal most
+        most = max(most, blob._parked_bytes)
+        time.sleep(0.002)
+        hasher_update(view)
+
+    monkeypatch.setattr(blob._hasher, "update", slow_update)
+    todo = parts(len(data), 64 * KiB)[::-1]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                start, end = todo.pop()
+            blob.write_at(start, data[start:end])
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    blob.commit()
+    assert blob.reread == 0
+    assert most <= 4 * 64 * KiB
+    assert store.read_bytes(Digest.of(data)) == data
+
+
+def test_a_failed_background_flush_is_reported_to_the_writer(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from store.errors import StorageError
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(partial, "FLUSH_BYTES", 1)
+    monkeypatch.setattr(partial, "_fdatasync", full)
+    data = blob_bytes(10, 4000)
+    blob = store.partial(Digest.of(data), len(data))
+    blob.write_at(0, data[:1000])
+    with pytest.raises(StorageError, match="disk is full"):
+        blob._join_flusher()
+        blob.write_at(1000, data[1000:2000])
+    with pytest.raises(StorageError, match="disk is full"):
+        blob.commit()
+    monkeypatch.undo()
+    blob.abort()
+    assert not store.exists(Digest.of(data))
