@@ -164,21 +164,22 @@ class PartialBlob:
         except BaseException:
             with self._lock:
                 self._inflight.subtract(offset, end)
+                self._space.notify_all()
             raise
         with self._lock:
-            self._inflight.subtract(offset, end)
-            while self._hashing and self._parked_bytes + len(view) > PARK_LIMIT:
-                # The hasher lags behind the writers: wait for it, rather than read the part
-                # back later. (Not while it is idle: then it waits for a gap, maybe this one.)
+            while self._must_wait(offset, len(view)):  # still in flight: a gap being filled
                 self._space.wait(timeout=1.0)
+            self._inflight.subtract(offset, end)
+            next_needed = not self._hashing and offset == self._done.end_of_run(self._hashed)
             self._done.add(offset, end)
             self._pending.add(offset, end)
             self.written += len(view)
-            if view and self._parked_bytes + len(view) <= PARK_LIMIT:
+            if view and (next_needed or self._parked_bytes + len(view) <= PARK_LIMIT):
                 # Only immutable bytes may outlive this call; a caller's buffer is copied.
                 kept = view if isinstance(data, bytes) else memoryview(bytes(view))
                 self._parked[offset] = kept
                 self._parked_bytes += len(view)
+            self._space.notify_all()  # a gap a waiting writer waits behind may be filled
             due = (self._pending.total >= FLUSH_BYTES
                    or time.monotonic() - self._last_flush >= FLUSH_SECONDS)
         self._follow((offset, view))
@@ -303,6 +304,18 @@ class PartialBlob:
                     str(self._digest), start, end, "some of them are written already"
                 )
             self._inflight.add(start, end)
+
+    def _must_wait(self, offset: int, count: int) -> bool:
+        """Whether a part must wait before it is parked: memory is full and the hasher will
+        free some, since it is busy or the gap it stops at is being written by another thread.
+        (The part an idle hasher needs next never waits; nor does one behind a gap nobody is
+        filling, which the caller itself may fill next.) Hold the lock."""
+        if self._parked_bytes + count <= PARK_LIMIT:
+            return False
+        if self._hashing:
+            return True
+        gap = self._done.end_of_run(self._hashed)
+        return offset != gap and self._inflight.overlaps(gap, gap + 1)
 
     def _require_fd(self) -> int:
         if self._fd is None:
