@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("models", "rm"), "cp": ("models", "cp"), "diff": ("models", "diff"),
     "export": ("exchange", "export"), "import": ("exchange", "import_models"),
     "dedupe": ("exchange", "dedupe"), "save": ("exchange", "save"), "load": ("exchange", "load"),
+    "serve": ("serve", "serve"),
     "pull": ("transfer", "pull"), "push": ("transfer", "push"), "login": ("transfer", "login"),
     "lock": ("transfer", "lock"),
     "gc": ("maintenance", "gc"), "du": ("maintenance", "du"), "verify": ("maintenance", "verify"),

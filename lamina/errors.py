@@ -60,6 +60,7 @@ _LIBRARY_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("store", "StorageError", "storage_error"),
     ("store", "StoreError", "store_error"),
     ("ocitypes", "OCIError", "oci_error"),
+    ("registry.server", "CredentialsError", "invalid_auth_file"),
     ("modelfile", "ModelfileSyntaxError", "modelfile_syntax_error"),
     ("modelfile", "ModelfileInvalid", "modelfile_invalid"),
     ("modelfile", "ModelfileError", "modelfile_error"),

@@ -408,11 +408,20 @@ class LoadOutput(Shape):
     models: list[ModelRef]
 
 
+class ServeOutput(Shape):
+    """``serve``, once it is listening: where, and how clients sign in."""
+
+    url: str
+    auth: Literal["none", "htpasswd", "keys", "htpasswd+keys"]
+    store: str
+
+
 OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
     ImportOutput, DedupeOutput, SaveOutput, LoadOutput,
     PullOutput, PushOutput, LoginOutput, LockOutput,
+    ServeOutput,
 )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ npm_peers
 # One line each: the binary the tests look for, then the Debian package that provides it.
 APT_PEERS=(
     "docker-registry docker-registry"   # CNCF Distribution 2.8: the registry client's tests
+    "skopeo skopeo"                     # copies OCI images into and out of lamina serve
 )
 apt_peers() {
     local missing=() entry

@@ -129,6 +129,7 @@ def error_response(request: Request, error: RegistryError,
 
 # What the store's errors (subclasses of these) mean on the wire; most specific first.
 _OCI_CODES: tuple[tuple[type[Exception], ErrorCode], ...] = (
+    (ocitypes.NameInvalid, ErrorCode.NAME_INVALID),
     (ocitypes.BlobUnknown, ErrorCode.BLOB_UNKNOWN),
     (ocitypes.ManifestUnknown, ErrorCode.MANIFEST_UNKNOWN),
     (ocitypes.UploadUnknown, ErrorCode.BLOB_UPLOAD_UNKNOWN),

@@ -13,14 +13,47 @@ from starlette.types import ASGIApp
 
 
 def serve(app: ASGIApp, *, host: str, port: int, tls_cert: Path | None = None,
-          tls_key: Path | None = None, access_log: bool = False) -> None:
-    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM)."""
+          tls_key: Path | None = None, access_log: bool = False, quiet: bool = False) -> None:
+    """Serve ``app`` until interrupted (Ctrl-C or SIGTERM); logs go to stderr, ``quiet``
+    keeps only warnings and errors."""
+    check_free(host, port)
     from granian.constants import Interfaces
+    from granian.log import LogLevels
     from granian.server.mp import MPServer
 
     server = MPServer(
         "lamina.serve", address=host, port=port, interface=Interfaces.ASGI, workers=1,
         websockets=False, log_access=access_log, ssl_cert=tls_cert, ssl_key=tls_key,
+        log_level=LogLevels.warning if quiet else LogLevels.info, log_dictconfig=_LOGGING,
     )
     # The worker is forked from this process, so it inherits the app object itself.
     server.serve(target_loader=lambda *args, **kwargs: app, wrap_loader=False)
+
+
+class AddressInUse(OSError):
+    """Another process listens on the address already."""
+
+
+def check_free(host: str, port: int) -> None:
+    """Refuse a port something else holds: granian binds with SO_REUSEPORT, so a second
+    server on one port would start and silently share the connections."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AddressInUse(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror}); "
+                                          "choose another --port or --host") from exc
+
+
+# granian's own logging, on stderr: stdout is for results (``lamina serve --json``).
+_LOGGING = {
+    "handlers": {
+        "console": {"formatter": "generic", "class": "logging.StreamHandler",
+                    "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler",
+                   "stream": "ext://sys.stderr"},
+    },
+}

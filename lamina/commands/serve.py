@@ -1,0 +1,74 @@
+"""``lamina serve``: the store as an OCI registry (pull and push with lamina, Ollama, skopeo,
+oras, Docker's tools)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..app import App, pass_app
+from ..options import json_option, quiet_option
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
+@click.option("--auth", type=click.Choice(["none", "htpasswd"]), default="none",
+              show_default=True,
+              help="none: anyone may pull and push. htpasswd: Basic and Bearer sign-in "
+                   "checked against --htpasswd FILE.")
+@click.option("--htpasswd", type=_FILE, help="user:bcrypt-hash lines (htpasswd -B).")
+@click.option("--authorized-keys", type=_FILE,
+              help="ssh-ed25519 public keys (~/.ollama/id_ed25519.pub) whose Ollama may sign "
+                   "in; turns auth on.")
+@click.option("--access", type=_FILE,
+              help="Rules 'PATTERN PULL PUSH' per repository (see the README).")
+@click.option("--anonymous-pull/--no-anonymous-pull", default=False, show_default=True,
+              help="With auth on, let anyone pull; pushing still needs signing in.")
+@click.option("--tls-cert", type=_FILE, help="PEM certificate: serve HTTPS.")
+@click.option("--tls-key", type=_FILE, help="PEM private key of --tls-cert.")
+@click.option("--public-url", help="scheme://host[:port] clients reach this server at, for "
+                                   "absolute Locations (default: what each client used).")
+@click.option("--redirect-host",
+              help="Send blob GETs to this host name (same port) with a signed 307.")
+@json_option
+@quiet_option
+@pass_app
+def serve(app: App, host: str, port: int, auth: str, htpasswd: Path | None,
+          authorized_keys: Path | None, access: Path | None, anonymous_pull: bool,
+          tls_cert: Path | None, tls_key: Path | None, public_url: str | None,
+          redirect_host: str | None, as_json: bool, quiet: bool) -> None:
+    """Serve the store as an OCI registry until Ctrl-C."""
+    if auth == "htpasswd" and htpasswd is None:
+        raise click.UsageError("--auth htpasswd needs --htpasswd FILE")
+    if auth == "none" and htpasswd is not None:
+        raise click.UsageError("--htpasswd needs --auth htpasswd")
+    if access is not None and htpasswd is None and authorized_keys is None:
+        raise click.UsageError("--access needs sign-in: --auth htpasswd or --authorized-keys")
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    from .. import serving
+
+    settings = serving.Options(host=host, port=port, htpasswd=htpasswd,
+                               authorized_keys=authorized_keys, access=access,
+                               anonymous_pull=anonymous_pull, tls=tls_cert is not None,
+                               public_url=public_url, redirect_host=redirect_host)
+    from registry.server.run import check_free
+    from registry.server.run import serve as run
+
+    application = serving.application(app.store(), settings)
+    check_free(host, port)
+    url = settings.url()
+    if as_json:
+        from .. import schema
+
+        app.emit(schema.ServeOutput(url=url, auth=settings.auth_mode(),
+                                    store=str(app.store().root)))
+    else:
+        app.status(f"lamina registry at {url} (auth: {settings.auth_mode()}); Ctrl-C stops")
+    run(application, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key,
+        access_log=not (quiet or as_json), quiet=quiet or as_json)
