@@ -254,8 +254,13 @@ class PartialBlob:
         self.close()
 
     def __del__(self) -> None:
-        # A partial dropped without close still lets go of its lock (and descriptors).
-        if getattr(self, "_lock", None) is not None:
+        # A partial dropped without close (a pull that failed) keeps what it wrote for the
+        # next try, and lets go of its lock and descriptors.
+        if getattr(self, "_fd", None) is None:
+            return
+        with contextlib.suppress(Exception):
+            self.flush()
+        with contextlib.suppress(Exception):
             self._close()
 
     # -- internals ---------------------------------------------------------------------------

@@ -351,3 +351,15 @@ def test_a_failed_background_flush_is_reported_to_the_writer(
     monkeypatch.undo()
     blob.abort()
     assert not store.exists(Digest.of(data))
+
+
+def test_a_partial_dropped_without_close_keeps_its_parts_and_lets_go(store: BlobStore) -> None:
+    import gc
+
+    data = blob_bytes(12, 5000)
+    blob = store.partial(Digest.of(data), len(data))
+    blob.write_at(0, data[:1000])  # below every flush threshold
+    del blob
+    gc.collect()
+    again = store.partial(Digest.of(data), len(data))  # would wait forever on a held lock
+    assert again.missing() == [(1000, 5000)]
