@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -135,18 +136,33 @@ def _check_range(request: Request, session: UploadSession, name: str) -> int | N
 
 
 async def _receive(request: Request, session: UploadSession, start_at: int | None) -> None:
-    """Write the request body to the session in batches, the first at ``start_at``."""
-    pending: list[bytes] = []
-    size = 0
-    at = start_at
-    async for piece in request.stream():
-        pending.append(piece)
-        size += len(piece)
-        if size >= BATCH:
-            await run(_write, session, pending, at)
-            pending, size, at = [], 0, None
-    if pending:
-        await run(_write, session, pending, at)
+    """Write the request body to the session in batches, the first at ``start_at``: one batch
+    is written (and hashed, in a worker thread) while the next one arrives."""
+    send, receive = anyio.create_memory_object_stream[list[bytes]](1)
+
+    async def writer() -> None:
+        at = start_at
+        async with receive:
+            async for pieces in receive:
+                await run(_write, session, pieces, at)
+                at = None
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(writer)
+            async with send:
+                pending: list[bytes] = []
+                size = 0
+                async for piece in request.stream():
+                    pending.append(piece)
+                    size += len(piece)
+                    if size >= BATCH:
+                        await send.send(pending)
+                        pending, size = [], 0
+                if pending:
+                    await send.send(pending)
+    except BaseExceptionGroup as group:  # the store's own error, as if raised here
+        raise group.exceptions[0] from None
 
 
 def _write(session: UploadSession, pieces: list[bytes], at: int | None) -> None:

@@ -278,3 +278,42 @@ def test_a_port_in_use_exits_1(server: str, home: Path) -> None:
     assert result.returncode == 1
     error = json.loads(result.stdout)["error"]
     assert error["code"] == "os_error" and "choose another --port" in error["message"]
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls(home: Path, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    command = [*LAMINA, "--home", str(home), "serve", "--port", str(port), "-q",
+               "--tls-cert", str(cert), "--tls-key", str(key)]
+    with running(command, port, scheme="https") as url:
+        assert url.startswith("https://")
+        with httpx.Client(verify=False) as client:
+            got = client.get(f"{url}/v2/library/tiny/manifests/latest")
+            assert got.status_code == 200
+            assert got.content == (home / "manifests/registry.ollama.ai/library/tiny/latest"
+                                   ).read_bytes()
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=5)

@@ -172,3 +172,21 @@ def test_a_session_is_found_again_without_resuming_it(registry: Registry) -> Non
                               headers={"Content-Range": f"{start}-{start + 5}"})
     assert registry.client.put(f"{location}?digest={DIGEST}").status_code == 201
     assert registry.blobs.resumed == 0
+
+
+def test_a_session_that_expires_while_a_chunk_arrives_is_404(registry: Registry) -> None:
+    """The store's refusal during the write comes back as its own error, not a 500."""
+    now = [1000.0]
+    registry.blobs.clock = lambda: now[0]
+    location = begin(registry)
+    session = registry.blobs.sessions[location.rsplit("/", 1)[1]]
+    original = session.write
+
+    def expire_then_write(chunk: bytes, *, at: int | None = None) -> int:
+        now[0] += registry.blobs.ttl + 1
+        return original(chunk, at=at)
+
+    session.write = expire_then_write  # type: ignore[method-assign]
+    response = registry.client.patch(location, content=BLOB)
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (
+        404, "BLOB_UPLOAD_UNKNOWN")
