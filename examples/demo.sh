@@ -44,3 +44,22 @@ lamina export gemma3-chat --to lmstudio --dir "$exports/lmstudio"
 step "lamina export --remove: exactly the files lamina placed"
 lamina export --remove gemma3-chat --to ollama --dir "$exports/ollama"
 lamina export --remove gemma3-chat --to lmstudio --dir "$exports/lmstudio"
+
+step "lamina serve: a registry on loopback, on a store of its own"
+registry_home="$PWD/.demo/registry"
+rm -rf "$registry_home" "$PWD/.demo/pulled"
+port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+lamina --home "$registry_home" serve --port "$port" -q &
+server=$!
+trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+step "lamina push pirate 127.0.0.1:$port/demo/pirate:v1"
+lamina push pirate "127.0.0.1:$port/demo/pirate:v1"
+step "what the registry holds (GET /v2/_catalog, /v2/demo/pirate/tags/list)"
+curl -s "http://127.0.0.1:$port/v2/_catalog"; echo
+curl -s "http://127.0.0.1:$port/v2/demo/pirate/tags/list"; echo
+step "lamina pull 127.0.0.1:$port/demo/pirate:v1   (into a fresh store)"
+LAMINA_HOME="$PWD/.demo/pulled" lamina pull "127.0.0.1:$port/demo/pirate:v1"
+LAMINA_HOME="$PWD/.demo/pulled" lamina list
+kill "$server"; wait "$server" 2>/dev/null || true
+trap - EXIT

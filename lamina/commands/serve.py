@@ -68,7 +68,7 @@ def serve(app: App, host: str, port: int, auth: str, htpasswd: Path | None,
 
         app.emit(schema.ServeOutput(url=url, auth=settings.auth_mode(),
                                     store=str(app.store().root)))
-    else:
+    elif not quiet:
         app.status(f"lamina registry at {url} (auth: {settings.auth_mode()}); Ctrl-C stops")
     run(application, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key,
         access_log=not (quiet or as_json), quiet=quiet or as_json)
