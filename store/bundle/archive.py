@@ -33,7 +33,8 @@ __all__ = ["LoadResult", "SaveResult", "load", "save"]
 CHUNK = 1 << 20
 BLOCK = tarfile.BLOCKSIZE
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-ZSTD_LEVEL = 3
+ZSTD_LEVEL = 1
+"""Weights barely compress; level 1 gets most of what there is at disk speed."""
 Progress = Callable[[int], None]
 
 
@@ -231,33 +232,64 @@ def _small(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
 
 def _stage(store: Store, tar: tarfile.TarFile, member: tarfile.TarInfo, digest: Digest,
            progress: Progress | None) -> Path:
-    """Copy one blob into a temp file in the store's blobs folder, hashing it on the way."""
+    """Copy one blob into a temp file in the store's blobs folder, hashing it on the way (in a
+    second thread, so that hashing overlaps reading, decompressing and writing)."""
     blobs = store.layout.blobs
     temp = blobs / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     handle = tar.extractfile(member)
     assert handle is not None
-    hasher = Hasher(None)
     with storage_errors(blobs, "cannot stage a blob"):
         blobs.mkdir(parents=True, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            while chunk := handle.read(CHUNK):
-                view = memoryview(chunk)
-                hasher.update(view)
-                while view:
-                    view = view[os.write(fd, view):]
-                if progress is not None:
-                    progress(len(chunk))
+            with _BackgroundHasher() as hasher:
+                while chunk := handle.read(CHUNK):
+                    hasher.feed(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if progress is not None:
+                        progress(len(chunk))
             os.fsync(fd)
         except BaseException:
             os.close(fd)
             temp.unlink()
             raise
         os.close(fd)
-    if hasher.digest() != digest:
+    if hasher.digest != digest:
         temp.unlink()
-        raise BundleInvalid(f"{member.name} hashes to {hasher.digest()}, not to its name")
+        raise BundleInvalid(f"{member.name} hashes to {hasher.digest}, not to its name")
     return temp
+
+
+class _BackgroundHasher:
+    """SHA-256 in a worker thread (hashlib lets go of the GIL), fed through a short queue so
+    memory stays bounded: at most a few chunks wait."""
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._hasher = Hasher(None)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.digest: Digest | None = None
+
+    def __enter__(self) -> _BackgroundHasher:
+        self._thread.start()
+        return self
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hasher.update(memoryview(chunk))
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self.digest = self._hasher.digest()
 
 
 def _check(store: Store, staged: _Staged) -> list[tuple[Name, Manifest]]:

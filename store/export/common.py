@@ -10,7 +10,7 @@ from pathlib import Path
 from ocitypes import Descriptor
 
 from ..errors import BlobNotFound, StorageError, storage_errors
-from ..link import LinkMethod
+from ..link import LinkMethod, fsync_dir
 from ..models import Store
 from ..names import Name
 from .errors import ExportConflict, ExportError
@@ -72,6 +72,8 @@ class Session:
     """Take a file of the right size at a blob's name as that blob (Ollama's own rule); off
     where file names do not spell digests."""
     files: list[PlacedFile] = field(default_factory=list)
+    unsynced: set[Path] = field(default_factory=set)
+    """Folders that got new names not yet made durable (:meth:`sync`)."""
 
     def record(self, path: Path) -> None:
         self.entry.files = [p for p in self.entry.files if p.path != str(path)]
@@ -111,9 +113,18 @@ class Session:
             if not self.force and not self.owns(dst):
                 raise ExportConflict(str(dst), f"a file of {_size(dst)} bytes")
             replace = True
-        used = place_file(src, dst, self.method, replace=replace)
+        used = place_file(src, dst, self.method, replace=replace, sync_dir=False)
+        self.unsynced.add(dst.parent)
         self.record(dst)
         self.files.append(PlacedFile(dst, role, used.value, size))
+
+
+    def sync(self) -> None:
+        """Make every name placed so far durable: one fsync per folder, not per file."""
+        with storage_errors(self.entry.root, "cannot sync"):
+            for folder in sorted(self.unsynced):
+                fsync_dir(folder)
+        self.unsynced.clear()
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -133,6 +133,7 @@ def export(store: Store, name: str | Name, root: Path, *, method: LinkMethod | N
         make_dirs(folder, entry.dirs)
         for descriptor, dst, role in placements:
             session.link_blob(descriptor, dst, role)
+        session.sync()
         _write_yaml(session, yaml_path, yaml_bytes)
         ledger.put(entry)
     return ExportResult(TARGET, home, found, tuple(session.files),

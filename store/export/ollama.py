@@ -57,6 +57,7 @@ def export(store: Store, name: str | Name, root: Path, *, method: LinkMethod | N
         make_dirs(target.blobs, entry.dirs)
         for descriptor in _unique(manifest.descriptors()):
             session.link_blob(descriptor, target.blob(descriptor.digest), "blob")
+        session.sync()  # every blob durable before a manifest names them
         make_dirs(manifest_path.parent, entry.dirs)
         if existing == data:
             if session.owns(manifest_path):

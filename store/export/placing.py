@@ -24,8 +24,11 @@ TEMP_PREFIX = ".lamina-tmp-"
 
 
 def place_file(src: Path, dst: Path, method: LinkMethod | None = None, *,
-               replace: bool = False) -> LinkMethod:
-    """Make ``dst`` hold ``src``'s bytes with ``method`` (None: :data:`EXPORT_ORDER`)."""
+               replace: bool = False, sync_dir: bool = True) -> LinkMethod:
+    """Make ``dst`` hold ``src``'s bytes with ``method`` (None: :data:`EXPORT_ORDER`).
+
+    ``sync_dir=False`` leaves making the new name durable to the caller, which places several
+    files in one folder and syncs it once."""
     temp = dst.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     with storage_errors(dst, "cannot place the file"):
         try:
@@ -36,7 +39,8 @@ def place_file(src: Path, dst: Path, method: LinkMethod | None = None, *,
         finally:
             if os.path.lexists(temp):
                 os.unlink(temp)
-        fsync_dir(dst.parent)
+        if sync_dir:
+            fsync_dir(dst.parent)
     return used
 
 
