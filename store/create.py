@@ -21,7 +21,7 @@ from .build import classify, layers
 from .build.sources import MissingParent, ParentModel, Sources, find_sources
 from .build.weights import Placed, Probed, Reporter, place, probe, write_pending
 from .config import ModelConfig
-from .errors import InvalidName, ParentNotFound, blob_json_errors
+from .errors import ParentNotFound, blob_json_errors
 from .gguf import GGUFInfo
 from .models import Store
 from .names import Name
@@ -106,12 +106,7 @@ def create(
 
 def _target(name: str | Name) -> Name:
     target = Name.parse(name) if isinstance(name, str) else name
-    if target.digest is not None:
-        raise InvalidName(
-            str(target), "a model is created under a name and tag, and its digest follows from "
-            "its content; drop the @sha256:… part"
-        )
-    return target
+    return target.require_no_digest("name to create")
 
 
 def _plan(sources: Sources, report: Reporter) -> _Plan:
