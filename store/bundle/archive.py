@@ -76,6 +76,10 @@ def save(store: Store, names: Sequence[str], out: Path, *, progress: Progress | 
         for descriptor in manifest.descriptors():
             blobs.setdefault(descriptor.digest, descriptor)
     out = Path(out)
+    if out.is_dir():
+        raise StorageError(str(out), "is a folder; give the bundle's file name (-o models.tar)")
+    if not out.parent.is_dir():
+        raise StorageError(str(out.parent), "no such folder for the bundle; create it first")
     temp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
     try:
         with storage_errors(out, "cannot write the bundle"), open(temp, "wb") as raw:

@@ -125,3 +125,8 @@ def test_save_and_load(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert code == 1 and json.loads(text)["error"]["code"] == "bundle_invalid"
     assert run("load", str(tmp_path / "nope.tar"))[0] == 2
     assert run("save", "missing", "-o", str(out))[0] == 1
+    code, _, err = run("save", "tiny", "-o", str(tmp_path))
+    assert code == 1 and err == f"Error: {tmp_path}: is a folder; give the bundle's file name " \
+        "(-o models.tar)\n"
+    code, _, err = run("save", "tiny", "-o", str(tmp_path / "no" / "x.tar"))
+    assert code == 1 and err.startswith(f"Error: {tmp_path / 'no'}: no such folder")
