@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 
 from ocitypes import Digest, mediatypes
 
 from .conftest import CONFIG, LAYER, REPO, Registry, manifest_bytes
+from .live import free_port, running
 
 MANIFEST = manifest_bytes()
 MANIFEST_DIGEST = str(Digest.of(MANIFEST))
@@ -109,6 +113,10 @@ CALLS = [
 def test_call(seeded: Registry, call: Call) -> None:
     response = seeded.client.request(call.method, call.path, content=call.send,
                                      headers=call.send_headers)
+    check(response, call)
+
+
+def check(response: httpx.Response, call: Call) -> None:
     assert response.status_code == call.status, response.text
     for key, value in call.headers.items():
         assert response.headers.get(key) == value, key
@@ -120,3 +128,26 @@ def test_call(seeded: Registry, call: Call) -> None:
         assert error["message"]
     if call.status >= 400 and call.method != "HEAD":
         assert response.headers["content-type"] == "application/json"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server process (granian) seeded over HTTP like ``seeded``."""
+    port = free_port()
+    command = [sys.executable, "-m", "tests.registry.server.live", str(port),
+               str(tmp_path_factory.mktemp("calls"))]
+    with running(command, port) as url:
+        for blob in (CONFIG, LAYER):
+            digest = Digest.of(blob)
+            assert httpx.post(f"{url}/v2/{REPO}/blobs/uploads/?digest={digest}",
+                              content=blob).status_code == 201
+        assert httpx.put(f"{url}/v2/{REPO}/manifests/latest", content=MANIFEST,
+                         headers={"Content-Type": mediatypes.MANIFEST}).status_code == 201
+        yield url
+
+
+@pytest.mark.parametrize("call", CALLS, ids=lambda c: f"{c.method} {c.path[:60]} {c.status}")
+def test_call_on_a_live_server(live: str, call: Call) -> None:
+    response = httpx.request(call.method, live + call.path, content=call.send,
+                             headers=call.send_headers)
+    check(response, call)
