@@ -12,8 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType, GGUFWriter
+from hypothesis import HealthCheck, settings
 
 from tests import real_gguf as real_gguf_file
+
+# Property tests judge results, not speed: a loaded CI machine must not fail them on a timer.
+settings.register_profile(
+    "lamina", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("lamina")
 
 # Ollama's smallest test GGUF: version 3, no tensors, general.architecture = "test".
 TINY_GGUF_SHA256 = "89a2116c3a82d6a97f59f748d86ed4417214353fd178ee54df418fde32495fad"
