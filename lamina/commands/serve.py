@@ -13,6 +13,24 @@ from ..options import json_option, quiet_option
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """scheme://host[:port] and nothing more: Locations are built by appending paths to it."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or parts.path.strip("/") or parts.query or parts.fragment:
+        raise click.BadParameter(f"{value!r} is not scheme://host[:port], "
+                                 "e.g. https://registry.example.org")
+    return value.rstrip("/")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 for every interface).")
@@ -31,8 +49,9 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="With auth on, let anyone pull; pushing still needs signing in.")
 @click.option("--tls-cert", type=_FILE, help="PEM certificate: serve HTTPS.")
 @click.option("--tls-key", type=_FILE, help="PEM private key of --tls-cert.")
-@click.option("--public-url", help="scheme://host[:port] clients reach this server at, for "
-                                   "absolute Locations (default: what each client used).")
+@click.option("--public-url", callback=_public_url,
+              help="scheme://host[:port] clients reach this server at, for absolute "
+                   "Locations (default: what each client used).")
 @click.option("--redirect-host",
               help="Send blob GETs to this host name (same port) with a signed 307.")
 @json_option

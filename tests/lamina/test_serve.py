@@ -256,7 +256,9 @@ def test_ollama_key_sign_in_with_lamina_serve(home: Path, tmp_path: Path) -> Non
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     for args in (["--auth", "htpasswd"], ["--tls-cert", __file__],
-                 ["--access", __file__], ["--port", "70000"], ["--auth", "basic"]):
+                 ["--access", __file__], ["--port", "70000"], ["--auth", "basic"],
+                 ["--public-url", "not a url"], ["--public-url", "https://h/path"],
+                 ["--public-url", "ftp://h"], ["--public-url", "http://h:port"]):
         result = CliRunner().invoke(main, ["--home", str(tmp_path), "serve", *args],
                                     catch_exceptions=False)
         assert result.exit_code == 2, (args, result.output)
