@@ -277,7 +277,11 @@ class PartialBlob:
 
     def _background_flush(self) -> None:
         try:
-            self.flush()
+            while True:  # parts written meanwhile are recorded too, even if no write follows
+                self.flush()
+                with self._lock:
+                    if not self._pending or self._fd is None:
+                        return
         except BaseException as exc:  # handed to the next caller: a thread cannot raise
             self._flush_error = exc
 
