@@ -79,6 +79,10 @@ class Layout:
         a URL)."""
         return self.uploads / upload_id
 
+    def mode_record(self, digest: Digest) -> Path:
+        """The mode a user's file had before the store made its inode this blob read-only."""
+        return self.state / "modes" / f"sha256-{digest.hex}"
+
     @property
     def provenance(self) -> Path:
         """Which registry repositories hold which blobs (for pushes)."""

@@ -97,6 +97,9 @@ class BlobStore:
 
     def remove(self, digest: Digest) -> None:
         """Delete a blob; the caller holds the store lock and knows no manifest names it."""
+        from .. import modes
+
+        modes.restore(self.layout, digest)  # a user's file shared with the blob is theirs again
         self._reader.remove(digest)
 
     # -- leftovers ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ocitypes import Digest
 
+from .. import modes
 from ..errors import SourceChanged, StorageError, storage_errors
 from ..hashcache import Hasher, Progress
 from ..link import DEFAULT_METHODS, LinkMethod, link_file
@@ -92,6 +93,7 @@ def _publish_import(
     # we may write but do not own cannot be protected; detection still guards it.
     with contextlib.suppress(PermissionError):
         os.chmod(temp, LINKED_MODE)
+        modes.record(shelf.layout, digest, seen)  # given back when the blob goes
     if moved(seen, os.stat(temp)):
         with contextlib.suppress(PermissionError):
             os.chmod(temp, stat.S_IMODE(seen.st_mode))
