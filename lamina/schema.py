@@ -80,9 +80,11 @@ class ModelRef(Shape):
 
 class ListedModel(Shape):
     name: str
-    id: Digest
+    id: Digest | None = Field(description="null only for a manifest file that cannot be read")
     size: Size
     modified: datetime.datetime
+    status: Literal["ok", "damaged"] = "ok"
+    problem: str | None = Field(default=None, description="why a damaged manifest is damaged")
 
 
 class ListOutput(Shape):
@@ -212,6 +214,10 @@ class DuOutput(Shape):
     """Upload sessions of a server."""
     temp_size: Size
     """Temp files of interrupted writes; gc deletes them once past its grace period."""
+    damaged_manifests: int = 0
+    """Manifest files that do not read as manifests (``lamina list`` marks them)."""
+    held_by_damaged_size: Size = 0
+    """Blobs only a damaged manifest names: kept by gc until it is fixed or removed."""
 
 
 class CorruptBlob(Shape):

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         total_blob_bytes,
         verify,
     )
-    from .models import Copy, ModelEntry, Removal, Store, default_root
+    from .models import Copy, DamagedEntry, ModelEntry, Removal, Store, default_root
     from .names import Name
     from .provenance import ProvenanceLedger
     from .repositories import Repositories, RepositoryInvalid
@@ -78,7 +78,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "verify",
     ),
     "ocitypes": ("Descriptor", "Digest", "InvalidDigest", "Manifest"),
-    "models": ("Copy", "ModelEntry", "Removal", "Store", "default_root"),
+    "models": ("Copy", "DamagedEntry", "ModelEntry", "Removal", "Store", "default_root"),
     "names": ("Name",),
     "provenance": ("ProvenanceLedger",),
     "repositories": ("Repositories", "RepositoryInvalid"),
@@ -126,6 +126,7 @@ __all__ = [
     "Copy",
     "CreateError",
     "CreateResult",
+    "DamagedEntry",
     "Descriptor",
     "Digest",
     "DigestMismatch",

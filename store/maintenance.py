@@ -36,7 +36,8 @@ class GcReport:
 def gc(store: Store, *, dry_run: bool = False, grace: float = GRACE_SECONDS) -> GcReport:
     """Delete blobs no manifest references and temp files left by killed writers."""
     cutoff = time.time() - grace
-    with store.deleting():
+    # A dry run deletes nothing, so it needs no exclusive hold: it works on a read-only store.
+    with store.reading() if dry_run else store.deleting():
         used = store.referenced()
         blobs: list[tuple[Digest, int]] = []
         kept: list[tuple[Digest, int]] = []
@@ -97,6 +98,11 @@ class DiskUsage:
     """Upload sessions of ``lamina serve`` (``.lamina/uploads``), allocated bytes."""
     temps: int = 0
     """Temp files of interrupted blob and manifest writes, allocated bytes."""
+    damaged: int = 0
+    """Manifest files that do not read as manifests."""
+    held_by_damaged: int = 0
+    """Blob bytes no readable manifest needs but a damaged one still names: not unreferenced,
+    since gc keeps them until the damaged manifest is fixed or removed."""
 
     @property
     def saved_by_dedupe(self) -> int:
@@ -114,24 +120,29 @@ class DiskUsage:
             "partial_bytes": self.partial,
             "upload_bytes": self.uploads,
             "temp_bytes": self.temps,
+            "damaged_manifests": self.damaged,
+            "held_by_damaged_bytes": self.held_by_damaged,
         }
 
 
 def du(store: Store) -> DiskUsage:
     """Logical size, stored size, allocated size and what dedupe and links saved."""
-    entries = store.entries()
+    entries, damaged = store.survey()
     used: dict[Digest, int] = {}
     for entry in entries:
         for descriptor in (entry.manifest.config, *entry.manifest.layers):
             used[descriptor.digest] = descriptor.size
+    held = frozenset().union(*(entry.held for entry in damaged))
     seen: set[tuple[int, int]] = set()
     leftover = store.blobs.leftover_bytes()
-    on_disk = shared = unreferenced = 0
+    on_disk = shared = unreferenced = held_by_damaged = 0
     for digest in store.blobs.digests():
         stat = _stat(store.blobs.path(digest))
         if stat is None:
             continue
-        if digest not in used:
+        if digest in held and digest not in used:
+            held_by_damaged += stat.st_size
+        elif digest not in used:
             unreferenced += stat.st_size
         if (stat.st_dev, stat.st_ino) in seen:
             continue
@@ -149,6 +160,8 @@ def du(store: Store) -> DiskUsage:
         partial=leftover["partial"],
         uploads=leftover["upload"],
         temps=leftover["temp"] + leftover["manifest-temp"],
+        damaged=len(damaged),
+        held_by_damaged=held_by_damaged,
     )
 
 

@@ -9,6 +9,7 @@ used.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -62,6 +63,22 @@ class ModelEntry:
     @property
     def digest(self) -> Digest:
         return self.manifest.digest
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedEntry:
+    """A manifest file that does not read as a manifest: listed as damaged, never hidden."""
+
+    name: Name
+    problem: str
+    modified: float
+    digest: Digest | None
+    """The digest of its bytes (its ID), or None when the file cannot be read at all."""
+    held: frozenset[Digest]
+    """The digests its bytes still spell: the blobs it most likely needs."""
+
+
+_SPELLED_DIGEST = re.compile(rb"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +139,11 @@ class Store:
     def writing(self) -> AbstractContextManager[None]:
         """Shared hold for work that adds blobs and manifests (create, cp): many at once."""
         return locks.shared(self.layout.store_lock)
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Shared hold for a look that must see no half-done delete; none on a read-only
+        store, where nothing can be deleted anyway."""
+        return locks.shared_if_possible(self.layout.store_lock)
 
     def deleting(self) -> AbstractContextManager[None]:
         """Exclusive hold for work that deletes blobs (rm, gc, pruning): alone."""
@@ -255,14 +277,37 @@ class Store:
 
     def entries(self) -> list[ModelEntry]:
         """Every model with its manifest and modification time, newest first."""
-        found = []
+        return self.survey()[0]
+
+    def survey(self) -> tuple[list[ModelEntry], list[DamagedEntry]]:
+        """Every model, and every manifest file that is damaged, each newest first."""
+        found: list[ModelEntry] = []
+        damaged: list[DamagedEntry] = []
         for name in self.names():
             path = self.layout.manifest(name)
             try:
-                found.append(ModelEntry(name, self.manifest(name), path.stat().st_mtime))
-            except StoreError:
-                continue
-        return sorted(found, key=lambda e: e.modified, reverse=True)
+                modified = path.stat().st_mtime
+                found.append(ModelEntry(name, self.manifest(name), modified))
+            except (ModelNotFound, FileNotFoundError):
+                continue  # removed while we looked
+            except (StoreError, OSError) as exc:
+                damaged.append(self._damaged(name, path, exc))
+        found.sort(key=lambda e: e.modified, reverse=True)
+        damaged.sort(key=lambda e: e.modified, reverse=True)
+        return found, damaged
+
+    @staticmethod
+    def _damaged(name: Name, path: Path, exc: Exception) -> DamagedEntry:
+        try:
+            data: bytes | None = path.read_bytes()
+            modified = path.stat().st_mtime
+        except OSError:
+            data, modified = None, 0.0
+        held = frozenset(
+            Digest(m.decode()[len("sha256:"):]) for m in _SPELLED_DIGEST.findall(data or b"")
+        )
+        digest = Digest.of(data) if data is not None else None
+        return DamagedEntry(name, str(exc), modified, digest, held)
 
     def referenced(self) -> set[Digest]:
         """Every blob some manifest points at.

@@ -80,9 +80,10 @@ def du(app: App, as_json: bool) -> None:
             shared_with_sources_size=usage.shared_with_sources,
             unreferenced_size=usage.unreferenced, partial_size=usage.partial,
             upload_size=usage.uploads, temp_size=usage.temps,
+            damaged_manifests=usage.damaged, held_by_damaged_size=usage.held_by_damaged,
         ))
         return
-    rows = (
+    rows: list[tuple[str, str]] = [
         ("models", str(usage.models)),
         ("logical", human_bytes(usage.logical)),
         ("stored", human_bytes(usage.stored)),
@@ -93,7 +94,12 @@ def du(app: App, as_json: bool) -> None:
         ("partial pulls", human_bytes(usage.partial)),
         ("uploads", human_bytes(usage.uploads)),
         ("temp files", human_bytes(usage.temps)),
-    )
+    ]
+    if usage.damaged:
+        rows += [
+            ("damaged manifests", str(usage.damaged)),
+            ("held by damaged", human_bytes(usage.held_by_damaged)),
+        ]
     for label, value in rows:
         app.echo(f"{label:<18}{value}")
 

@@ -143,7 +143,13 @@ def _layers(layers: tuple[store.Descriptor, ...]) -> list[schema.Layer]:
 @pass_app
 def list_models(app: App, as_json: bool) -> None:
     """List models, newest first: NAME, ID, SIZE, MODIFIED (columns never cut)."""
-    entries = app.store().entries()
+    import store
+
+    entries, damaged = app.store().survey()
+    # one list, newest first: a damaged manifest is shown where it falls, never hidden
+    everything: list[store.ModelEntry | store.DamagedEntry] = [*entries, *damaged]
+    listed = sorted(((e.modified, e.name.display_shortest(), e) for e in everything),
+                    key=lambda row: row[0], reverse=True)
     if as_json:
         import datetime
 
@@ -151,21 +157,35 @@ def list_models(app: App, as_json: bool) -> None:
 
         app.emit(schema.ListOutput(models=[
             schema.ListedModel(
-                name=entry.name.display_shortest(), id=str(entry.digest),
-                size=entry.manifest.total_size,
-                modified=datetime.datetime.fromtimestamp(entry.modified, datetime.UTC),
+                name=shown, id=_entry_id(entry), size=_entry_size(entry),
+                modified=datetime.datetime.fromtimestamp(modified, datetime.UTC),
+                status="damaged" if isinstance(entry, store.DamagedEntry) else "ok",
+                problem=entry.problem if isinstance(entry, store.DamagedEntry) else None,
             )
-            for entry in entries
+            for modified, shown, entry in listed
         ]))
         return
     rows = [("NAME", "ID", "SIZE", "MODIFIED")]
     rows += [
-        (entry.name.display_shortest(), entry.digest.short,
-         human_bytes(entry.manifest.total_size), human_age(entry.modified))
-        for entry in entries
+        (shown, "damaged" if isinstance(entry, store.DamagedEntry) else entry.digest.short,
+         human_bytes(_entry_size(entry)), human_age(modified))
+        for modified, shown, entry in listed
     ]
     for line in columns(rows):
         app.echo(line)
+    for entry in damaged:
+        app.warn(f"warning: {entry.name.display_shortest()} is damaged ({entry.problem}); "
+                 "'lamina rm' removes it")
+
+
+def _entry_id(entry: store.ModelEntry | store.DamagedEntry) -> str | None:
+    return None if entry.digest is None else str(entry.digest)
+
+
+def _entry_size(entry: store.ModelEntry | store.DamagedEntry) -> int:
+    import store
+
+    return entry.manifest.total_size if isinstance(entry, store.ModelEntry) else 0
 
 
 @click.command()
