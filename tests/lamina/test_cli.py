@@ -42,7 +42,7 @@ def test_an_unforeseen_error_is_one_line_not_a_traceback(
         raise RuntimeError("boom")
 
     monkeypatch.delenv("LAMINA_DEBUG", raising=False)
-    monkeypatch.setattr(store.Store, "entries", broken)
+    monkeypatch.setattr(store.Store, "survey", broken)
     result = CliRunner().invoke(main, ["--home", str(tmp_path), "list"], catch_exceptions=False)
     assert (result.exit_code, result.stderr) == (
         1, "Error: internal error (RuntimeError: boom); please report it\n")

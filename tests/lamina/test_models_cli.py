@@ -50,7 +50,8 @@ def test_create_list_show_rm(home: Path, tiny_gguf: Path) -> None:
 
     code, out, _ = run("list", "--json")
     (entry,) = json.loads(out)["models"]
-    assert set(entry) == {"name", "id", "size", "modified"} and entry["name"] == "demo:latest"
+    assert set(entry) == {"name", "id", "size", "modified", "status", "problem"}
+    assert (entry["name"], entry["status"]) == ("demo:latest", "ok")
     assert entry["id"].startswith(f"sha256:{short_id}") and len(entry["id"]) == 71
 
     code, out, _ = run("show", "demo")
