@@ -75,6 +75,8 @@ def pull(store: Store, text: str, *, insecure: bool = False,
     # are in but not yet named by the manifest.
     with store.writing(), connect(reference, credentials_lookup()) as transport:
         result = Puller(transport, store.blobs, progress=progress).pull(reference)
+        for blob in result.blobs:  # so that a later push can mount them from here
+            store.provenance.record(blob.digest, reference.registry, reference.repository)
         previous = store.previous_manifest(name)
         filed = store.write_manifest(name, Manifest.parse(result.manifest))
     store.prune_replaced(previous)
@@ -97,7 +99,8 @@ def push(store: Store, text: str, destination: str | None = None, *, insecure: b
 
     media_type = parse_any(data).media_type
     with connect(reference, credentials_lookup()) as transport:
-        result = Pusher(transport, store.blobs, progress=progress).push(
+        pusher = Pusher(transport, store.blobs, provenance=store.provenance, progress=progress)
+        result = pusher.push(
             reference, data, media_type
         )
     return name, result

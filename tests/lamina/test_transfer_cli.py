@@ -274,3 +274,12 @@ def test_lock_then_create_locked(registry: Registry, tiny_gguf: Path, homes: Pat
     (tiny_gguf.parent / "Child.lock").unlink()
     code, _, err = run("create", "child", "-f", str(child), "--locked", home=other)
     assert code == 1 and "no lock file" in err
+
+
+def test_push_to_a_sibling_repository_mounts_blobs(registry: Registry, tiny_gguf: Path) -> None:
+    created(tiny_gguf, "mount me")
+    assert run("push", "tiny", f"{registry.host}/team/mount-a:v1")[0] == 0
+    code, out, err = run("push", "tiny", f"{registry.host}/team/mount-b:v1", "--json")
+    assert code == 0, err
+    result = schema.PushOutput.model_validate_json(out)
+    assert {b.action for b in result.blobs} == {"mounted"}
