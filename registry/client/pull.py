@@ -106,7 +106,7 @@ class Puller:
         *,
         progress: Progress | None = None,
         parts: int = 8,
-        part_size: int = 64 * 1024 * 1024,
+        part_size: int = 32 * 1024 * 1024,
     ) -> None:
         self.transport = transport
         self.blobs = blobs
@@ -232,7 +232,8 @@ class _Part:
                               ok=frozenset({200, 206}), headers=headers) as response:
             self._check_digest_header(response)
             skip = self.offset if response.status_code == 200 else 0
-            buffer = bytearray()
+            buffer: list[bytes] = []
+            held = 0
             try:
                 for chunk in response.iter_raw():
                     if self.stop.is_set():
@@ -240,9 +241,14 @@ class _Part:
                     if skip:
                         dropped = min(skip, len(chunk))
                         chunk, skip = chunk[dropped:], skip - dropped
-                    buffer += chunk[: self.end - self.offset - len(buffer)]
-                    if len(buffer) >= _WRITE_SIZE or self.offset + len(buffer) >= self.end:
+                    room = self.end - self.offset - held
+                    if len(chunk) > room:
+                        chunk = chunk[:room]
+                    buffer.append(chunk)
+                    held += len(chunk)
+                    if held >= _WRITE_SIZE or self.offset + held >= self.end:
                         self._flush(buffer)
+                        held = 0
                     if self.offset >= self.end:
                         break
             finally:
@@ -255,12 +261,14 @@ class _Part:
                 f"{self.offset} of {self.end}"
             )
 
-    def _flush(self, buffer: bytearray) -> None:
+    def _flush(self, buffer: list[bytes]) -> None:
+        """Write the gathered chunks as one immutable piece (the store may keep it to hash)."""
         if buffer:
-            self.partial.write_at(self.offset, bytes(buffer))
-            self.offset += len(buffer)
-            self.puller.progress.advance(self.partial.digest, len(buffer))
+            data = b"".join(buffer)
             buffer.clear()
+            self.partial.write_at(self.offset, data)
+            self.offset += len(data)
+            self.puller.progress.advance(self.partial.digest, len(data))
 
     def _check_digest_header(self, response: httpx.Response) -> None:
         named = _digest_or_none(response.headers.get("Docker-Content-Digest", ""))

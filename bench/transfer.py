@@ -1,0 +1,270 @@
+"""Push and pull against a local CNCF Distribution, against curl and openssl on the same blob.
+
+Rounds alternate the tools so that each sees the same machine load; medians and ratios are
+printed. Targets (issue 8):
+
+- pull ÷ max(curl GET, openssl sha256)  ≤ 1.15      - push ÷ curl PUT  ≤ 1.15
+- variant push (only SYSTEM changed): bytes sent ≤ new layers + 2 KB
+- peak RSS of a pull and of a push  ≤ 150 MB
+- a pull killed at 50 % and rerun transfers ≤ 55 % of the blob in the second run
+
+Each lamina transfer runs in a child process (its peak RSS read from wait4), pulling into a real
+store. Needs the docker-registry binary (make test installs it), curl and openssl.
+
+    python bench/transfer.py [--size 2G] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MiB = 1024 * 1024
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("B")
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+# ---- child processes: one transfer each, results as JSON on stdout ---------------------------
+
+
+class FileBlobs:
+    """A BlobSource of files named by digest (the bench's source of pushes)."""
+
+    def __init__(self, files: dict[str, Path]) -> None:
+        self.files = files
+
+    def stat(self, digest: object) -> int:
+        return self.files[str(digest)].stat().st_size
+
+    def open(self, digest: object):  # type: ignore[no-untyped-def]
+        return self.files[str(digest)].open("rb")
+
+
+def child(args: argparse.Namespace) -> None:
+    from registry.client import Puller, Pusher, connect
+    from registry.reference import Reference
+
+    reference = Reference.parse(args.reference)
+    with connect(reference) as transport:
+        if args.child == "pull":
+            from store import Store
+
+            store = Store(Path(args.store))
+            result = Puller(transport, store.blobs).pull(reference)
+            out = {"transferred": result.transferred,
+                   "blobs": {str(b.digest): b.transferred for b in result.blobs}}
+        else:
+            files = json.loads(Path(args.files).read_text())
+            source = FileBlobs({k: Path(v) for k, v in files.items()})
+            manifest = Path(args.manifest).read_bytes()
+            pushed = Pusher(transport, source).push(
+                reference, manifest, "application/vnd.docker.distribution.manifest.v2+json")
+            new = sum(b.size for b in pushed.blobs if b.action == "sent")
+            out = {"transferred": pushed.transferred, "new": new}
+    print(json.dumps(out))
+
+
+def run_child(*argv: str) -> tuple[float, int, dict[str, object]]:
+    """Seconds, peak RSS in bytes, and the child's JSON."""
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, __file__, *argv], stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"child {argv[:2]} failed ({process.returncode})")
+    return elapsed, usage.ru_maxrss * 1024, json.loads(output)
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+# ---- the benchmark ---------------------------------------------------------------------------
+
+
+def make_model(folder: Path, size: int, system: bytes) -> tuple[Path, dict[str, str]]:
+    """A weights file of ``size`` random bytes (written once), a system layer and a config."""
+    from ocitypes import Descriptor, Digest, Manifest, mediatypes
+
+    weights = folder / "weights.bin"
+    if not weights.exists():
+        with weights.open("wb") as out:
+            left = size
+            while left:
+                chunk = os.urandom(min(left, 16 * MiB))
+                out.write(chunk)
+                left -= len(chunk)
+    import hashlib
+
+    with weights.open("rb") as handle:
+        weights_digest = Digest(hashlib.file_digest(handle, "sha256").hexdigest())
+    files = {str(weights_digest): str(weights)}
+    layers = [Descriptor(mediatypes.MODEL, weights_digest, size)]
+    for data, kind in ((system, mediatypes.SYSTEM), (b'{"model_format":"gguf"}', "config")):
+        path = folder / f"blob-{Digest.of(data).short}"
+        path.write_bytes(data)
+        files[str(Digest.of(data))] = str(path)
+        if kind != "config":
+            layers.append(Descriptor(kind, Digest.of(data), len(data)))
+        else:
+            config = Descriptor(mediatypes.CONFIG, Digest.of(data), len(data))
+    manifest = folder / f"manifest-{Digest.of(system).short}.json"
+    manifest.write_bytes(Manifest(config, tuple(layers)).encode())
+    (folder / "files.json").write_text(json.dumps(files))
+    return manifest, files
+
+
+def curl_put(host: str, repository: str, path: Path, digest: str) -> float:
+    import http.client
+
+    connection = http.client.HTTPConnection(host)
+    connection.request("POST", f"/v2/{repository}/blobs/uploads/")
+    response = connection.getresponse()
+    response.read()
+    location = response.getheader("Location", "")
+    connection.close()
+    separator = "&" if "?" in location else "?"
+    return timed(["curl", "-sf", "-T", str(path), "-H", "Content-Type: application/octet-stream",
+                  f"{location}{separator}digest={digest}"])
+
+
+def delete_blob(host: str, repository: str, digest: str) -> None:
+    import http.client
+
+    connection = http.client.HTTPConnection(host)
+    connection.request("DELETE", f"/v2/{repository}/blobs/{digest}")
+    connection.getresponse().read()
+    connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=parse_size, default=parse_size("2G"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", choices=("pull", "push"))
+    parser.add_argument("--reference")
+    parser.add_argument("--store")
+    parser.add_argument("--files")
+    parser.add_argument("--manifest")
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return 0
+
+    from tests.registry.distribution import start_registry
+
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
+        folder = Path(tmp)
+        (folder / "registry").mkdir()
+        registry = start_registry(folder / "registry")
+        try:
+            return bench(args, folder, registry.host)
+        finally:
+            registry.stop()
+
+
+def bench(args: argparse.Namespace, folder: Path, host: str) -> int:
+    size = args.size
+    manifest, files = make_model(folder, size, b"be brief")
+    weights_digest, weights = next((d, Path(p)) for d, p in files.items()
+                                   if Path(p).name == "weights.bin")
+    files_json = str(folder / "files.json")
+    times: dict[str, list[float]] = {k: [] for k in ("push", "curl_put", "pull", "curl_get",
+                                                     "sha256")}
+    rss: dict[str, int] = {"push": 0, "pull": 0}
+    for round_ in range(args.rounds):
+        repo = f"bench/r{round_}"
+        times["curl_put"].append(curl_put(host, f"bench/curl{round_}", weights, weights_digest))
+        delete_blob(host, f"bench/curl{round_}", weights_digest)
+        seconds, peak, _ = run_child("--child", "push", "--reference", f"{host}/{repo}:v1",
+                                     "--files", files_json, "--manifest", str(manifest))
+        times["push"].append(seconds)
+        rss["push"] = max(rss["push"], peak)
+        blob_url = f"http://{host}/v2/{repo}/blobs/{weights_digest}"
+        times["curl_get"].append(timed(["curl", "-sf", "-o", "/dev/null", blob_url]))
+        times["sha256"].append(timed(["openssl", "sha256", str(weights)]))
+        store = folder / f"store{round_}"
+        seconds, peak, _ = run_child("--child", "pull", "--reference", f"{host}/{repo}:v1",
+                                     "--store", str(store))
+        times["pull"].append(seconds)
+        rss["pull"] = max(rss["pull"], peak)
+        subprocess.run(["rm", "-rf", str(store)], check=True)
+        if round_ < args.rounds - 1:
+            delete_blob(host, repo, weights_digest)
+
+    median = {k: statistics.median(v) for k, v in times.items()}
+    gb = size / 1e9
+    for key, value in median.items():
+        print(f"{key:>9}: {value:7.2f} s  ({gb / value:5.2f} GB/s)")
+    pull_ratio = median["pull"] / max(median["curl_get"], median["sha256"])
+    push_ratio = median["push"] / median["curl_put"]
+    print(f"pull ÷ max(curl GET, openssl sha256) = {pull_ratio:.2f}  (target ≤ 1.15)")
+    print(f"push ÷ curl PUT                      = {push_ratio:.2f}  (target ≤ 1.15)")
+    print(f"peak RSS: pull {rss['pull'] / MiB:.0f} MiB, push {rss['push'] / MiB:.0f} MiB  "
+          "(target ≤ 150)")
+
+    variant, _ = make_model(folder, size, b"a different system prompt for the variant")
+    _, _, pushed = run_child("--child", "push", "--reference", f"{host}/bench/r0:variant",
+                             "--files", files_json, "--manifest", str(variant))
+    sent, new = int(pushed["transferred"]), int(pushed["new"])  # type: ignore[call-overload]
+    print(f"variant push: {sent} bytes sent, new layers {new} bytes, overhead {sent - new} "
+          "(target ≤ 2048)")
+
+    resume_ratio = killed_pull(folder, host, size, weights_digest)
+    print(f"pull killed at 50 %, rerun transfers {resume_ratio:.0%} of the blob (target ≤ 55 %)")
+    return 0
+
+
+def killed_pull(folder: Path, host: str, size: int, digest: str) -> float:
+    store = folder / "killed"
+    argv = [sys.executable, __file__, "--child", "pull", "--reference", f"{host}/bench/r0:v1",
+            "--store", str(store)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    record = store / ".lamina" / "partial" / f"sha256-{digest.split(':')[1]}.ranges"
+    while process.poll() is None:
+        if recorded(record) >= size // 2:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait()
+    _, _, result = run_child("--child", "pull", "--reference", f"{host}/bench/r0:v1",
+                             "--store", str(store))
+    return int(result["blobs"][digest]) / size  # type: ignore[index]
+
+
+def recorded(record: Path) -> int:
+    """Bytes the partial blob's record names as finished."""
+    try:
+        lines = record.read_text().splitlines()[1:]
+    except (FileNotFoundError, IndexError):
+        return 0
+    total = 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 2 and all(f.isdigit() for f in fields):
+            total += int(fields[1]) - int(fields[0])
+    return total
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
