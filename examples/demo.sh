@@ -55,11 +55,14 @@ trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 step "lamina push pirate 127.0.0.1:$port/demo/pirate:v1"
 lamina push pirate "127.0.0.1:$port/demo/pirate:v1"
+step "lamina push again: every blob is already there, only the manifest is sent"
+lamina push "127.0.0.1:$port/demo/pirate:v1"
 step "what the registry holds (GET /v2/_catalog, /v2/demo/pirate/tags/list)"
 curl -s "http://127.0.0.1:$port/v2/_catalog"; echo
 curl -s "http://127.0.0.1:$port/v2/demo/pirate/tags/list"; echo
 step "lamina pull 127.0.0.1:$port/demo/pirate:v1   (into a fresh store)"
 LAMINA_HOME="$PWD/.demo/pulled" lamina pull "127.0.0.1:$port/demo/pirate:v1"
 LAMINA_HOME="$PWD/.demo/pulled" lamina list
+LAMINA_HOME="$PWD/.demo/pulled" lamina verify
 kill "$server"; wait "$server" 2>/dev/null || true
 trap - EXIT
