@@ -45,7 +45,7 @@ ACCEPT = ", ".join(
 """Every manifest type lamina reads: Distribution 2.8 rewrites a Docker manifest fetched by
 tag without its type in Accept (and fails), and hides OCI manifests from clients not asking."""
 
-_WRITE_SIZE = 4 * 1024 * 1024
+_WRITE_SIZE = 1024 * 1024
 """Bytes gathered before each ``write_at``: few enough calls, little memory per part."""
 
 
