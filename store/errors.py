@@ -170,7 +170,7 @@ class ParentNotFound(CreateError, LookupError):
 _ADVICE: dict[int, str] = {
     errno.ENOSPC: "the disk is full; free some space and run the command again",
     errno.EDQUOT: "the disk quota is exhausted; free some space and run the command again",
-    errno.EROFS: "the file system is read-only; use a store on a writable disk (--home)",
+    errno.EROFS: "the file system is read-only; choose a folder on a writable disk",
     errno.EACCES: "permission denied; check who owns this path and its mode",
     errno.EPERM: "operation not permitted; check who owns this path and its mode",
     errno.ENAMETOOLONG: (

@@ -89,3 +89,26 @@ def test_weights_that_are_no_regular_file_are_not_called_a_folder(
         code, _, err = run("create", "m", "-f", str(path))
         assert code == 1
         assert "cannot build from this folder" not in err and "not a regular file" in err, err
+
+
+def test_load_of_a_missing_file_is_1_like_every_missing_input(home: Path, tmp_path: Path) -> None:
+    code, _, err = run("load", str(tmp_path / "nope.tar"))
+    assert code == 1 and "nope.tar: no such file" in err
+    code, out, _ = run("load", str(tmp_path / "nope.tar"), "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "file_not_found"
+    code, _, err = run("load", str(tmp_path))
+    assert code == 1 and "is a folder" in err
+
+
+def test_save_refuses_a_folder_and_standard_output_without_writing_anything(
+    home: Path, tiny_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(tiny_gguf.parent, "m", "FROM ./tiny.gguf\n")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, _, err = run("save", "m", "-o", str(folder))
+    assert code == 1 and f"{folder} is a folder" in err and ".partial" not in err
+    monkeypatch.chdir(folder)
+    code, _, err = run("save", "m", "-o", "-")
+    assert code == 2 and "-o -" in err
+    assert list(folder.iterdir()) == []

@@ -52,3 +52,9 @@ def test_the_context_manager_translates_and_chains(tmp_path: Path) -> None:
         (tmp_path / ("x" * 300)).write_bytes(b"")
     assert caught.value.errno == errno.ENAMETOOLONG
     assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_read_only_advice_fits_every_folder_not_only_the_store() -> None:
+    # the same table reports export --dir, save -o and fmt targets, which --home cannot move
+    advice = advice_for(OSError(errno.EROFS, "Read-only file system", "/mnt/ollama/blobs"))
+    assert "read-only" in advice and "--home" not in advice
