@@ -9,7 +9,7 @@ import click
 
 from ..app import App, pass_app
 from ..completion import complete_model_names
-from ..options import json_option, quiet_option
+from ..options import InputPath, json_option, quiet_option
 from ..output import human_bytes, plural
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def import_models(app: App, source: str, folder: Path | None, force: bool, as_js
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+                type=InputPath(path_type=Path))
 @click.option("--apply", is_flag=True, help="Replace the copies with hard links.")
 @json_option
 @pass_app
@@ -220,8 +220,6 @@ def save(app: App, names: tuple[str, ...], out: Path, as_json: bool, quiet: bool
     if str(out) == "-":
         raise click.UsageError("-o -: a bundle is written to a file and renamed into place only "
                                "once complete; give the path of the file to write")
-    if out.is_dir():
-        app.fail(f"{out} is a folder; give the path of the bundle file to write", code="os_error")
     store = app.store()
     total = sum(store.manifest(store.resolve(n)).total_size for n in names)
     with app.progress(f"saving {out.name}", total) as progress:
@@ -239,7 +237,7 @@ def save(app: App, names: tuple[str, ...], out: Path, as_json: bool, quiet: bool
 
 
 @click.command()
-@click.argument("bundle_path", metavar="FILE", type=click.Path(path_type=Path))
+@click.argument("bundle_path", metavar="FILE", type=InputPath(path_type=Path))
 @json_option
 @quiet_option
 @pass_app
@@ -251,11 +249,7 @@ def load(app: App, bundle_path: Path, as_json: bool, quiet: bool) -> None:
     if bundle_path.is_dir():
         app.fail(f"{bundle_path} is a folder; give the bundle file 'lamina save' wrote",
                  code="os_error")
-    try:
-        size = bundle_path.stat().st_size
-    except FileNotFoundError:  # 1, as every missing input file is
-        app.fail(f"{bundle_path}: no such file", code="file_not_found")
-    with app.progress(f"loading {bundle_path.name}", size) as progress:
+    with app.progress(f"loading {bundle_path.name}", bundle_path.stat().st_size) as progress:
         result = bundle.load(app.store(), bundle_path, progress=progress)
     if as_json:
         from .. import schema

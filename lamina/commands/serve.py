@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from ..app import App, pass_app
-from ..options import json_option, quiet_option
+from ..options import InputPath, json_option, quiet_option
 
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_FILE = InputPath(dir_okay=False, path_type=Path)
 
 
 def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -107,7 +107,7 @@ def test_import_from_ollama_and_dedupe(home: Path, tmp_path: Path) -> None:
     code, out, _ = run("dedupe", str(tmp_path / "lms"), "--apply", "--json")
     assert schema.DedupeOutput.model_validate_json(out).saved_size == 68
     assert copy.stat().st_nlink > 1
-    assert run("dedupe")[0] == 2 and run("dedupe", str(tmp_path / "missing"))[0] == 2
+    assert run("dedupe")[0] == 2 and run("dedupe", str(tmp_path / "missing"))[0] == 1
 
 
 def test_save_and_load(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,7 +123,7 @@ def test_save_and_load(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (tmp_path / "junk.tar").write_bytes(b"junk" * 300)
     code, text, _ = run("load", str(tmp_path / "junk.tar"), "--json")
     assert code == 1 and json.loads(text)["error"]["code"] == "bundle_invalid"
-    assert run("load", str(tmp_path / "nope.tar"))[0] == 2
+    assert run("load", str(tmp_path / "nope.tar"))[0] == 1  # a missing input, as everywhere
     assert run("save", "missing", "-o", str(out))[0] == 1
     code, _, err = run("save", "tiny", "-o", str(tmp_path))
     assert code == 1 and err == f"Error: {tmp_path}: is a folder; give the bundle's file name " \

@@ -107,8 +107,24 @@ def test_save_refuses_a_folder_and_standard_output_without_writing_anything(
     folder = tmp_path / "out"
     folder.mkdir()
     code, _, err = run("save", "m", "-o", str(folder))
-    assert code == 1 and f"{folder} is a folder" in err and ".partial" not in err
+    assert code == 1 and f"{folder}: is a folder" in err and ".partial" not in err
     monkeypatch.chdir(folder)
     code, _, err = run("save", "m", "-o", "-")
     assert code == 2 and "-o -" in err
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [
+    ("dedupe", "{missing}"),
+    ("serve", "--auth", "htpasswd", "--htpasswd", "{missing}"),
+    ("serve", "--tls-cert", "{missing}", "--tls-key", "{missing}"),
+])
+def test_a_missing_input_file_is_1_for_every_command(
+    home: Path, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    missing = str(tmp_path / "missing")
+    filled = [arg.format(missing=missing) for arg in args]
+    code, _, err = run(*filled)
+    assert code == 1 and f"{missing}: no such file or directory" in err, err
+    code, out, _ = run(*filled, "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "file_not_found"
