@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ocitypes import Digest
 
+from ._sqlite import DatabaseUnusable, connect
 from .errors import StorageError
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ _COARSE_TICK_NS = 2_000_000_000
 _MAX_WAIT_NS = 50_000_000
 _MAX_REHASH = 64 * 1024 * 1024
 
-_BUSY_TIMEOUT = 30.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL,
@@ -162,20 +162,10 @@ class HashCache:
 
     @contextlib.contextmanager
     def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
-        import sqlite3  # here: only creates and verify open the cache, and list starts faster
-
         try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = NORMAL")
-                db.execute(_SCHEMA)
+            with connect(self.path, _SCHEMA, create=create, durable=False) as db:
                 yield db
-            finally:
-                db.close()
-        except (sqlite3.Error, OSError) as exc:
+        except DatabaseUnusable as exc:
             raise StorageError(
                 str(self.path),
                 f"the hash cache cannot be used ({exc}); check the disk, or delete the file "

@@ -10,18 +10,19 @@ so a push still copes with a failed mount, and a broken file costs only a HEAD r
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocitypes import Digest
+
+from ._sqlite import DatabaseUnusable, connect
 
 if TYPE_CHECKING:
     import sqlite3
 
 __all__ = ["ProvenanceLedger"]
 
-_BUSY_TIMEOUT = 30.0
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     digest TEXT NOT NULL,
@@ -49,13 +50,13 @@ class ProvenanceLedger:
                     "ORDER BY repository",
                     (str(digest), registry.lower()),
                 ).fetchall()
-        except _Unusable:
+        except DatabaseUnusable:
             return []  # advice only: without it a push asks the registry
         return [str(row[0]) for row in rows]
 
     def record(self, digest: Digest, registry: str, repository: str) -> None:
         """Remember that ``repository`` on ``registry`` holds ``digest`` (best effort)."""
-        with contextlib.suppress(_Unusable), self._connect(create=True) as db:
+        with contextlib.suppress(DatabaseUnusable), self._connect(create=True) as db:
             db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
                        (str(digest), registry.lower(), repository))
 
@@ -63,27 +64,9 @@ class ProvenanceLedger:
         """Drop a record a registry proved wrong (a failed mount, a 404)."""
         if not self.path.exists():
             return
-        with contextlib.suppress(_Unusable), self._connect() as db:
+        with contextlib.suppress(DatabaseUnusable), self._connect() as db:
             db.execute("DELETE FROM seen WHERE digest = ? AND registry = ? AND repository = ?",
                        (str(digest), registry.lower(), repository))
 
-    @contextlib.contextmanager
-    def _connect(self, *, create: bool = False) -> Iterator[sqlite3.Connection]:
-        import sqlite3  # here: only pushes and pulls open the ledger
-
-        try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, isolation_level=None)
-            try:
-                db.execute("PRAGMA journal_mode = WAL")
-                db.execute(_SCHEMA)
-                yield db
-            finally:
-                db.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise _Unusable(str(exc)) from exc
-
-
-class _Unusable(Exception):
-    """The ledger file cannot be read or written just now."""
+    def _connect(self, *, create: bool = False) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path, _SCHEMA, create=create)
