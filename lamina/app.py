@@ -20,6 +20,7 @@ import click
 if TYPE_CHECKING:
     from pydantic import BaseModel
     from rich.console import Console
+    from rich.progress import Progress as RichProgress
 
     from store import Store
 
@@ -104,8 +105,8 @@ class App:
             yield sink
 
 
-@contextmanager
-def _bar(console: Console, description: str, total: int) -> Iterator[ProgressSink]:
+def transfer_bar(console: Console, *, transient: bool, only_on_terminal: bool) -> RichProgress:
+    """The one look of a bytes progress bar: description, bar, bytes, rate, time left."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -115,16 +116,21 @@ def _bar(console: Console, description: str, total: int) -> Iterator[ProgressSin
         TransferSpeedColumn,
     )
 
-    bar = Progress(
+    return Progress(
         TextColumn("{task.description}", markup=False),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=True,
-        disable=not console.is_terminal,
+        transient=transient,
+        disable=only_on_terminal and not console.is_terminal,
     )
+
+
+@contextmanager
+def _bar(console: Console, description: str, total: int) -> Iterator[ProgressSink]:
+    bar = transfer_bar(console, transient=True, only_on_terminal=True)
     with bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

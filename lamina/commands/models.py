@@ -61,7 +61,7 @@ def create(app: App, name: str, path: Path, locked: bool, as_json: bool, quiet: 
     import store
 
     app.quiet = quiet
-    source, label, base_dir = _read_modelfile(app, path)
+    source, label, base_dir = read_modelfile(app, path)
     if locked:
         import modelfile
 
@@ -99,7 +99,7 @@ def create(app: App, name: str, path: Path, locked: bool, as_json: bool, quiet: 
     app.echo(f"created {result.name.display_shortest()} ({result.manifest.digest.short})")
 
 
-def _read_modelfile(app: App, path: Path) -> tuple[modelfile.Modelfile, str, Path]:
+def read_modelfile(app: App, path: Path) -> tuple[modelfile.Modelfile, str, Path]:
     """The parsed Modelfile, the name to show in messages, and the folder its paths are from."""
     import modelfile
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..app import App, pass_app
+from ..app import App, pass_app, transfer_bar
 from ..completion import complete_model_names
 from ..options import json_option, quiet_option
 from ..output import human_bytes, plural
+from .models import read_modelfile
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
@@ -216,20 +217,9 @@ class _progress:
         if app.console is None and not sys.stderr.isatty():
             return _Lines(app)
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
 
         console = app.console or Console(stderr=True, highlight=False)
-        self.bar = Progress(
-            TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-        )
+        self.bar = transfer_bar(console, transient=False, only_on_terminal=False)
         self.bar.start()
         return _Bars(self.bar)
 
@@ -276,14 +266,9 @@ def lock(app: App, path: Path, insecure: bool, as_json: bool, quiet: bool) -> No
 def _recipe(app: App, path: Path) -> tuple[object, Path]:
     import modelfile
 
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        app.fail(f"{path}: no such Modelfile (give one with -f)", code="file_not_found")
-    except IsADirectoryError:
-        app.fail(f"{path} is a folder; give the Modelfile in it with -f", code="os_error")
-    recipe, _ = modelfile.analyse(modelfile.parse(data, file=str(path)))
-    return recipe, path.parent.resolve()
+    source, _, base_dir = read_modelfile(app, path)
+    recipe, _ = modelfile.analyse(source)
+    return recipe, base_dir
 
 
 def _parent_names(recipe: object, base_dir: Path, store_: object) -> list[str]:
