@@ -49,7 +49,10 @@ def shared_if_possible(path: Path) -> Iterator[None]:
     """Hold the lock shared if the store lets lamina open it, else go on without it: a look
     that changes nothing (``gc --dry-run``) must work on a read-only store, where no lock file
     can be made and no deleter can run either."""
-    fd = _open_quietly(path)
+    try:
+        fd = _open(path)
+    except StorageError:
+        fd = None
     try:
         if fd is not None:
             with contextlib.suppress(OSError):
@@ -58,15 +61,6 @@ def shared_if_possible(path: Path) -> Iterator[None]:
     finally:
         if fd is not None:
             os.close(fd)
-
-
-def _open_quietly(path: Path) -> int | None:
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    with contextlib.suppress(OSError):
-        return os.open(path, os.O_RDONLY)  # flock needs no write access
-    return None
 
 
 @contextmanager
