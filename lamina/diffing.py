@@ -77,8 +77,6 @@ def lines(comparison: Comparison) -> Iterator[str]:
         yield "the config differs (weights details, renderer, parser or requires)"
     for key, (left, right) in layers.parameters.items():
         yield f"parameter {key}: {value_text(left)} -> {value_text(right)}"
-    if "messages" in comparison.differences:
-        yield f"messages: {len(comparison.a.messages)} -> {len(comparison.b.messages)}"
     for text in layers.texts.values():
         yield from text.splitlines()
 

@@ -170,7 +170,7 @@ class ModelDiff:
     only_a: tuple[Descriptor, ...]
     only_b: tuple[Descriptor, ...]
     parameters: dict[str, tuple[object, object]]
-    texts: dict[str, str]  # "system" / "template" / "license" -> unified diff
+    texts: dict[str, str]  # "template" / "system" / "license" / "messages" -> unified diff
 
     @property
     def identical(self) -> bool:
@@ -203,6 +203,7 @@ def diff(store: Store, a: str | Name, b: str | Name) -> ModelDiff:
         ("template", left.template, right.template),
         ("system", left.system, right.system),
         ("license", "\n".join(left.licenses) or None, "\n".join(right.licenses) or None),
+        ("messages", _message_lines(left.messages), _message_lines(right.messages)),
     ):
         if one != two:
             texts[label] = _unified(label, left.name, right.name, one or "", two or "")
@@ -213,6 +214,15 @@ def diff(store: Store, a: str | Name, b: str | Name) -> ModelDiff:
         parameters=parameters,
         texts=texts,
     )
+
+
+def _message_lines(messages: tuple[dict[str, object], ...]) -> str | None:
+    """Messages as the MESSAGE lines that would give them, so a diff shows what changed."""
+    import modelfile  # here, as in rebuild_modelfile: only diff needs the quoting
+
+    lines = [f"MESSAGE {message.get('role')} {modelfile.quote(str(message.get('content', '')))}"
+             for message in messages]
+    return "\n".join(lines) or None
 
 
 def _unified(label: str, a: Name, b: Name, one: str, two: str) -> str:

@@ -190,6 +190,22 @@ def test_diff_names_layer_order_and_from_differences(home: Path, tiny_gguf: Path
     assert (report["identical"], report["differences"]) == (True, [])
 
 
+def test_diff_shows_which_messages_changed_not_only_their_count(
+        home: Path, tiny_gguf: Path) -> None:
+    folder = tiny_gguf.parent
+    run("create", "m1", "-f", str(modelfile(
+        folder, "FROM ./tiny.gguf\nMESSAGE user hi\nMESSAGE assistant ahoy\n")))
+    run("create", "m2", "-f", str(modelfile(
+        folder, "FROM ./tiny.gguf\nMESSAGE user hi\nMESSAGE assistant \"\"\"arr\nmatey\"\"\"\n")))
+    code, out, _ = run("diff", "m1", "m2")
+    assert code == 0 and out.splitlines()[0].endswith("differ in: layers, messages")
+    assert "messages: 2 -> 2" not in out
+    assert " MESSAGE user hi\n" in out
+    assert '-MESSAGE assistant ahoy\n+MESSAGE assistant """arr\n+matey"""\n' in out
+    report = json.loads(run("diff", "m1", "m2", "--json")[1])
+    assert "+matey" in report["texts"]["messages"]
+
+
 def test_cp_and_diff(home: Path, tiny_gguf: Path) -> None:
     run("create", "a", "-f", str(modelfile(tiny_gguf.parent, "FROM ./tiny.gguf\nSYSTEM one\n")))
     run("create", "c", "-f", str(modelfile(tiny_gguf.parent, "FROM a\nSYSTEM two\n")))
