@@ -89,9 +89,20 @@ class LaminaGroup(click.Group):
                           exit_code=explained.exit_code, json_mode=app.json_mode) from error
 
 
+def _home(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """The store's root; an empty one is refused, as ``Path("")`` would be the current folder
+    (and click reads an empty ``LAMINA_HOME`` as unset, which would be the default store)."""
+    if value == "":
+        raise click.BadParameter("must name a folder, not be empty", ctx, param)
+    if value is None and os.environ.get("LAMINA_HOME") == "":
+        raise click.UsageError("LAMINA_HOME is set but empty: name the store's folder, or "
+                               "unset it for the default store", ctx)
+    return None if value is None else Path(value)
+
+
 @click.group(name="lamina", cls=LaminaGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LAMINA_HOME",
+@click.option("--home", type=click.Path(file_okay=False), envvar="LAMINA_HOME", callback=_home,
               help="The store's root folder (default: $LAMINA_HOME, else the user data folder).")
 @click.version_option(version=__version__, prog_name="lamina")
 @click.pass_context

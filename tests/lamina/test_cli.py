@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,29 @@ def test_usage_errors_exit_2() -> None:
         result = CliRunner().invoke(main, args, catch_exceptions=False)
         assert result.exit_code == 2, args
         assert "Usage:" in result.stderr and result.stdout == ""
+
+
+def test_an_empty_home_is_a_usage_error_not_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_gguf: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Modelfile").write_text("FROM ./tiny.gguf\n")
+    for args, env in (
+        (["--home", "", "create", "m"], {}),
+        (["create", "m"], {"LAMINA_HOME": ""}),
+    ):
+        result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 2, (args, env, result.stderr)
+        assert "empty" in result.stderr and result.stdout == ""
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["Modelfile", "tiny.gguf"]
+    result = CliRunner().invoke(main, ["list", "--json"], env={"LAMINA_HOME": ""},
+                                catch_exceptions=False)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "usage_error" and "LAMINA_HOME is set but empty" in error["message"]
+    # a --home given beats an empty LAMINA_HOME, as any value given beats the environment
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "list"],
+                                env={"LAMINA_HOME": ""}, catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
 
 
 def test_an_unforeseen_error_is_one_line_not_a_traceback(
