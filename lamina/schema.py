@@ -344,9 +344,9 @@ class DedupeOutput(Shape):
 
 
 TransferAction = Literal["fetched", "resumed", "skipped", "sent", "mounted", "present"]
-"""What became of a blob: fetched (resumed: finishing an interrupted pull) or skipped (already in
-the store) by a pull; sent, mounted (from another repository of the registry) or present
-(already there) for a push."""
+"""What became of a blob: fetched or skipped (already in the store) by a pull; sent, mounted (from
+another repository of the registry) or present (already there) for a push; resumed: finishing
+an interrupted pull, or a push whose upload session the registry still held."""
 
 
 class TransferredBlob(Shape):

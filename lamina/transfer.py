@@ -99,7 +99,8 @@ def push(store: Store, text: str, destination: str | None = None, *, insecure: b
 
     media_type = parse_any(data).media_type
     with connect(reference, credentials_lookup()) as transport:
-        pusher = Pusher(transport, store.blobs, provenance=store.provenance, progress=progress)
+        pusher = Pusher(transport, store.blobs, provenance=store.provenance,
+                        sessions=store.push_sessions, progress=progress)
         result = pusher.push(
             reference, data, media_type
         )

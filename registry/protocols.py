@@ -26,6 +26,7 @@ __all__ = [
     "PartialBlob",
     "PartialBlobs",
     "Provenance",
+    "PushSessions",
     "UploadSession",
 ]
 
@@ -169,4 +170,26 @@ class Provenance(Protocol):
 
     def record(self, digest: Digest, registry: str, repository: str) -> None:
         """Remember that ``repository`` on ``registry`` holds ``digest`` (best effort)."""
+        ...
+
+
+class PushSessions(Protocol):
+    """Upload sessions a push opened on a registry and did not finish (a failed chunk, a kill),
+    so that a later push of the same blob asks the registry how far it got and continues.
+
+    The ``location`` is the session's URL as the registry last gave it; it may carry the
+    registry's own state token, so it is kept like credentials: never printed or logged.
+    """
+
+    def session(self, digest: Digest, registry: str, repository: str) -> str | None:
+        """The last ``Location`` of an unfinished upload of ``digest``, if one is known."""
+        ...
+
+    def save_session(self, digest: Digest, registry: str, repository: str,
+                     location: str) -> None:
+        """Remember the session's latest ``Location`` (best effort)."""
+        ...
+
+    def drop_session(self, digest: Digest, registry: str, repository: str) -> None:
+        """Forget the session: it finished, or the registry no longer knows it."""
         ...

@@ -89,6 +89,11 @@ class Layout:
         return self.state / "provenance.sqlite"
 
     @property
+    def push_sessions(self) -> Path:
+        """Upload sessions an unfinished push left on registries (to resume them)."""
+        return self.state / "push-sessions.sqlite"
+
+    @property
     def untagged(self) -> Path:
         """Manifests a registry client pushed by digest only: no tag, so not in ``manifests/``
         (Ollama would list them), yet kept from gc and served by digest."""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .blobs import BlobStore
     from .gguf import GGUFInfo
     from .provenance import ProvenanceLedger
+    from .pushsessions import PushSessionLedger
     from .repositories import Repositories
 
 
@@ -135,6 +136,13 @@ class Store:
         from .provenance import ProvenanceLedger
 
         return ProvenanceLedger(self.layout.provenance)
+
+    @cached_property
+    def push_sessions(self) -> PushSessionLedger:
+        """Registry upload sessions unfinished pushes left (``PushSessions``)."""
+        from .pushsessions import PushSessionLedger
+
+        return PushSessionLedger(self.layout.push_sessions)
 
     def writing(self) -> AbstractContextManager[None]:
         """Shared hold for work that adds blobs and manifests (create, cp): many at once."""

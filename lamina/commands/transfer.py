@@ -31,7 +31,7 @@ insecure_option = click.option(
 )  # fmt: skip
 
 _DONE_TEXT = {
-    "fetched": "pulled", "resumed": "pulled (resumed)", "skipped": "already in the store",
+    "fetched": "pulled", "resumed": "done (resumed)", "skipped": "already in the store",
     "sent": "pushed", "mounted": "mounted from another repository",
     "present": "already on the registry",
 }  # fmt: skip

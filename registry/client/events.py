@@ -12,7 +12,8 @@ __all__ = ["BlobOutcome", "NoProgress", "Progress", "PullResult", "PushResult"]
 
 Action = Literal["fetched", "resumed", "skipped", "sent", "mounted", "present"]
 """fetched/resumed: downloaded (resumed: part was already there); skipped: already in the
-store; sent: uploaded; mounted: taken from another repository; present: already on the registry."""
+store; sent: uploaded (resumed: into the session an unfinished push left); mounted: taken from
+another repository; present: already on the registry."""
 
 
 @dataclass(frozen=True, slots=True)

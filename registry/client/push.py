@@ -6,6 +6,11 @@ Otherwise: a small blob goes in one POST with ``?digest=`` (201: done; 202, as D
 answers: the PUT follows), a middling one in one PUT, a large one in PATCH chunks with
 ``Content-Range`` and a closing PUT. ``Location`` may be relative or absolute and may carry
 query parameters of its own. The manifest is PUT last, with its media type.
+
+A chunked upload records its session's ``Location`` after each chunk (``PushSessions``); when
+the push fails and runs again, it asks the registry where that session stands (GET → 204 with
+``Range: 0-<last byte>``) and sends only the rest, or starts a new session when the registry
+no longer knows it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import httpx
 from ocitypes import Descriptor, Digest, Index, ManifestInvalid, parse_any
 
 from ..errors import ErrorCode, RegistryError, RemoteDigestMismatch
-from ..protocols import BlobSource, Provenance
+from ..protocols import BlobSource, Provenance, PushSessions
 from ..reference import Reference
 from .events import Action, BlobOutcome, NoProgress, Progress, PushResult
 from .transport import Transport
@@ -39,6 +44,7 @@ class Pusher:
         source: BlobSource,
         *,
         provenance: Provenance | None = None,
+        sessions: PushSessions | None = None,
         progress: Progress | None = None,
         small: int = 64 * 1024,
         chunk_size: int = 1024 * 1024 * 1024,
@@ -46,6 +52,7 @@ class Pusher:
         self.transport = transport
         self.source = source
         self.provenance = provenance
+        self.sessions = sessions
         self.progress = progress or NoProgress()
         self.small = small
         self.chunk_size = max(1, chunk_size)
@@ -65,12 +72,19 @@ class Pusher:
     def push_blob(self, reference: Reference, descriptor: Descriptor) -> BlobOutcome:
         """One blob onto the registry, unless it is there already."""
         digest = descriptor.digest
-        self.progress.begin(descriptor, 0)
         action: Action
         sent = 0
         if self._present(reference, digest):
+            self.progress.begin(descriptor, 0)
             action = "present"
+            self._drop_session(reference, digest)
+        elif (resumed := self._resumable(reference, descriptor)) is not None:
+            session, start = resumed
+            self.progress.begin(descriptor, start)
+            sent = self._send(reference, descriptor, session, start)
+            action = "resumed"
         else:
+            self.progress.begin(descriptor, 0)
             location = self._mount(reference, digest)
             if location is None:
                 action = "mounted"
@@ -138,29 +152,69 @@ class Pusher:
                 headers={"Content-Length": "0"},
             )
             location = _location(response)
+        return sent + self._send(reference, descriptor, location, 0)
+
+    def _send(self, reference: Reference, descriptor: Descriptor, location: str,
+              start: int) -> int:
+        """Send ``[start, size)`` into the session at ``location`` and close it with the
+        digest: in chunks when large (each one's session remembered), else in the PUT."""
+        what = f"push blob {descriptor.digest.short} to {reference}"
+        size = descriptor.size
+        body_start = start
         if size > self.chunk_size:
-            location = self._patch_chunks(descriptor, location, what)
+            location = self._patch_chunks(reference, descriptor, location, start, what)
             body_start = size
-        else:
-            body_start = 0
         final = httpx.URL(location).copy_add_param("digest", str(descriptor.digest))
         self.transport.request(
             "PUT", str(final), what=what, ok=frozenset({201, 204}),
             headers=_octets(size - body_start),
             content=self._body(descriptor.digest, body_start, size), retry=False,
         )
-        return sent + size
+        self._drop_session(reference, descriptor.digest)
+        return size - start
 
-    def _patch_chunks(self, descriptor: Descriptor, location: str, what: str) -> str:
-        for start in range(0, descriptor.size, self.chunk_size):
-            end = min(start + self.chunk_size, descriptor.size)
-            headers = {**_octets(end - start), "Content-Range": f"{start}-{end - 1}"}
+    def _patch_chunks(self, reference: Reference, descriptor: Descriptor, location: str,
+                      start: int, what: str) -> str:
+        for begin in range(start, descriptor.size, self.chunk_size):
+            end = min(begin + self.chunk_size, descriptor.size)
+            headers = {**_octets(end - begin), "Content-Range": f"{begin}-{end - 1}"}
             response = self.transport.request(
                 "PATCH", location, what=what, ok=frozenset({202, 204}), headers=headers,
-                content=self._body(descriptor.digest, start, end), retry=False,
+                content=self._body(descriptor.digest, begin, end), retry=False,
             )
             location = _location(response) or location
+            if self.sessions is not None:
+                self.sessions.save_session(descriptor.digest, reference.registry,
+                                           reference.repository, location)
         return location
+
+    def _resumable(self, reference: Reference, descriptor: Descriptor) -> tuple[str, int] | None:
+        """The session and offset an earlier, unfinished push of this blob left, when the
+        registry still holds it (GET on the session: 204 with ``Range: 0-<last byte>``)."""
+        if self.sessions is None or descriptor.size <= self.chunk_size:
+            return None
+        digest = descriptor.digest
+        location = self.sessions.session(digest, reference.registry, reference.repository)
+        if not location:
+            return None
+        try:
+            response = self.transport.request(
+                "GET", location, what=f"resume the upload of {digest.short} to {reference}",
+                ok=frozenset({204}),
+            )
+        except RegistryError:  # expired, cancelled or unreachable: a new session will do
+            self._drop_session(reference, digest)
+            return None
+        offset = _offset(response)
+        if offset is None or offset > descriptor.size:
+            self._drop_session(reference, digest)
+            return None
+        moved = response.headers.get("Location") or response.headers.get("Docker-Upload-Location")
+        return (_location(response) if moved else location), offset
+
+    def _drop_session(self, reference: Reference, digest: Digest) -> None:
+        if self.sessions is not None:
+            self.sessions.drop_session(digest, reference.registry, reference.repository)
 
     def _body(self, digest: Digest, start: int, end: int) -> Callable[[], Iterator[bytes]]:
         """A fresh reader of ``[start, end)`` of the blob, reporting progress as it goes."""
@@ -196,6 +250,15 @@ class Pusher:
 
 def _octets(length: int) -> dict[str, str]:
     return {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+
+
+def _offset(response: httpx.Response) -> int | None:
+    """How many bytes an upload session holds, from its ``Range: 0-<last byte>``; None when
+    the answer does not say (``0-0`` may mean none or one, so it is not trusted either)."""
+    first, _, last = response.headers.get("Range", "").removeprefix("bytes=").partition("-")
+    if first.strip() != "0" or not last.strip().isdigit() or int(last) == 0:
+        return None
+    return int(last) + 1
 
 
 def _location(response: httpx.Response) -> str:

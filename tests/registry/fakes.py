@@ -106,3 +106,20 @@ class MemoryProvenance:
         repos = self.seen.setdefault((digest, registry), [])
         if repository not in repos:
             repos.append(repository)
+
+
+class MemoryPushSessions:
+    """Unfinished upload sessions by (digest, registry, repository): a PushSessions."""
+
+    def __init__(self) -> None:
+        self.locations: dict[tuple[Digest, str, str], str] = {}
+
+    def session(self, digest: Digest, registry: str, repository: str) -> str | None:
+        return self.locations.get((digest, registry, repository))
+
+    def save_session(self, digest: Digest, registry: str, repository: str,
+                     location: str) -> None:
+        self.locations[digest, registry, repository] = location
+
+    def drop_session(self, digest: Digest, registry: str, repository: str) -> None:
+        self.locations.pop((digest, registry, repository), None)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from ocitypes import Digest, ManifestInvalid, mediatypes
-from registry.client import Credentials, Puller, Pusher, Retry, connect
+from registry.client import Credentials, Puller, Pusher, PushResult, Retry, connect
 from registry.errors import Denied, RemoteDigestMismatch, TransportError
 from registry.reference import Reference
 
 from .distribution import PASSWORD, USER, Proxy, ProxyHandler, Registry
-from .fakes import MemoryBlobs
+from .fakes import MemoryBlobs, MemoryPushSessions
 from .test_client_distribution import make_model
 
 FAST = Retry(attempts=3, backoff=0.01)
@@ -182,3 +183,81 @@ def test_resume_fetches_only_missing_ranges(
     assert (model.action, model.transferred) == ("resumed", 150_000)
     ranges = sorted(h["Range"] for m, p, h in proxy.seen if str(digest) in p)
     assert ranges == ["bytes=150000-199999", "bytes=200000-249999", "bytes=250000-299999"]
+
+
+def _drop_patch(number: int) -> Callable[[ProxyHandler], bool]:
+    """A fault that breaks the connection on the ``number``-th PATCH, before the registry sees
+    it (so the registry's session holds exactly the chunks before it)."""
+    count = iter(range(1, 1000))
+
+    def fault(handler: ProxyHandler) -> bool:
+        if handler.command == "PATCH" and next(count) == number:
+            handler.close_connection = True
+            return True
+        return False
+
+    return fault
+
+
+def _chunked_push(proxy: Proxy, source: MemoryBlobs, manifest: bytes,
+                  sessions: MemoryPushSessions) -> PushResult:
+    target = Reference(proxy.host, "faults/chunked", "latest")
+    with connect(target, retry=FAST) as transport:
+        pusher = Pusher(transport, source, sessions=sessions, chunk_size=100_000)
+        return pusher.push(target, manifest, mediatypes.MANIFEST)
+
+
+def _patch_ranges(proxy: Proxy) -> list[str]:
+    return [headers["Content-Range"] for method, _, headers in proxy.seen if method == "PATCH"]
+
+
+def test_a_failed_chunked_push_resumes_from_the_registrys_offset(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(300_000)
+    source = MemoryBlobs()
+    manifest = make_model(source, weights)
+    digest = Digest.of(weights)
+    sessions = MemoryPushSessions()
+    proxy = proxy_factory(distribution.host)
+    proxy.fault = _drop_patch(2)
+    with pytest.raises(TransportError):
+        _chunked_push(proxy, source, manifest, sessions)
+    assert _patch_ranges(proxy) == ["0-99999", "100000-199999"]
+    assert list(sessions.locations) == [(digest, proxy.host, "faults/chunked")]
+
+    proxy.fault, proxy.seen = None, []
+    result = _chunked_push(proxy, source, manifest, sessions)
+    model = next(blob for blob in result.blobs if blob.digest == digest)
+    assert (model.action, model.transferred) == ("resumed", 200_000)
+    assert _patch_ranges(proxy) == ["100000-199999", "200000-299999"]
+    assert sessions.locations == {}
+    sink = MemoryBlobs()
+    target = Reference(distribution.host, "faults/chunked", "latest")
+    with connect(target, retry=FAST) as transport:
+        Puller(transport, sink).pull(target)
+    assert sink.blobs[digest] == weights
+
+
+def test_a_push_whose_session_the_registry_forgot_starts_a_new_one(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(300_000)
+    source = MemoryBlobs()
+    manifest = make_model(source, weights)
+    digest = Digest.of(weights)
+    sessions = MemoryPushSessions()
+    proxy = proxy_factory(distribution.host)
+    proxy.fault = _drop_patch(3)
+    with pytest.raises(TransportError):
+        _chunked_push(proxy, source, manifest, sessions)
+    (location,) = sessions.locations.values()
+    cancelled = httpx.delete(location)  # the registry drops the session (it expired)
+    assert cancelled.status_code == 204
+
+    proxy.fault, proxy.seen = None, []
+    result = _chunked_push(proxy, source, manifest, sessions)
+    model = next(blob for blob in result.blobs if blob.digest == digest)
+    assert (model.action, model.transferred) == ("sent", 300_000)
+    assert _patch_ranges(proxy) == ["0-99999", "100000-199999", "200000-299999"]
+    assert sessions.locations == {}

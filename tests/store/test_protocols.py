@@ -17,6 +17,7 @@ from registry.protocols import (
     PartialBlob,
     PartialBlobs,
     Provenance,
+    PushSessions,
     UploadSession,
 )
 from store.blobs import BlobStore
@@ -36,11 +37,12 @@ def satisfied(blobs: BlobStore) -> None:
     del source
 
 
-def satisfied_by_the_catalogue(store: Store) -> tuple[ManifestStore, Provenance]:
-    """As :func:`satisfied`, for manifests by repository and the provenance ledger."""
+def satisfied_by_the_catalogue(store: Store) -> tuple[ManifestStore, Provenance, PushSessions]:
+    """As :func:`satisfied`, for manifests by repository and the store's two ledgers."""
     manifests: ManifestStore = store.repositories()
     provenance: Provenance = store.provenance
-    return manifests, provenance
+    sessions: PushSessions = store.push_sessions
+    return manifests, provenance, sessions
 
 
 def test_the_store_satisfies_the_registry_protocols() -> None:
@@ -60,6 +62,7 @@ def test_the_protocol_calls_work_on_a_real_store(tmp_path: Path) -> None:
 
 
 def test_the_catalogue_protocols_work_on_a_real_store(tmp_path: Path) -> None:
-    manifests, provenance = satisfied_by_the_catalogue(Store(tmp_path))
+    manifests, provenance, sessions = satisfied_by_the_catalogue(Store(tmp_path))
     assert list(manifests.repositories()) == []
     assert list(provenance.known(Digest.of(b""), "registry.example")) == []
+    assert sessions.session(Digest.of(b""), "registry.example", "a/b") is None
