@@ -98,7 +98,8 @@ def login(app: App, host: str, username: str | None, password_stdin: bool, insec
           as_json: bool) -> None:
     """Save credentials for a registry HOST (checked against it first), readable by you alone.
 
-    Credentials from `docker login` (~/.docker/config.json) are used without this.
+    Credentials from `docker login` (~/.docker/config.json, and the credential helpers it
+    names) are used without this.
     """
     from registry.client import Credentials
 

@@ -1,8 +1,8 @@
 """Registry credentials on disk: lamina's own file (written by ``lamina login``, mode 0600) and
 Docker's ``config.json``, both shaped ``{"auths": {"<host>": {"auth": base64("user:pass")}}}``.
 
-Docker's credential helpers (``credsStore``, ``credHelpers``) are not run: a host that only a
-helper knows needs a ``lamina login``.
+A file that names Docker credential helpers (``credsStore`` for every host, ``credHelpers`` per
+host) has them asked first, as Docker does (see ``helpers``); ``auths`` is the fallback.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .auth import Credentials
+from .helpers import HELPER_TIMEOUT, helper_credentials, server_address
 
 __all__ = ["CredentialsError", "CredentialsFile", "lookup"]
 
@@ -26,8 +27,9 @@ class CredentialsError(ValueError):
 class CredentialsFile:
     """One ``{"auths": …}`` file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, helper_timeout: float = HELPER_TIMEOUT) -> None:
         self.path = path
+        self.helper_timeout = helper_timeout
 
     def _document(self) -> dict[str, object]:
         try:
@@ -45,12 +47,18 @@ class CredentialsFile:
         return document
 
     def get(self, host: str) -> Credentials | None:
-        """The credentials saved for ``host``, under its plain or URL spelling."""
-        auths = self._document().get("auths")
+        """The credentials for ``host``: from its credential helper, else saved under its
+        plain or URL spelling."""
+        document = self._document()
+        helper = _helper_for(document, host)
+        if helper is not None:
+            found = helper_credentials(helper, server_address(host), timeout=self.helper_timeout)
+            if found is not None:
+                return found
+        auths = document.get("auths")
         if not isinstance(auths, dict):
             return None
-        for key in (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/",
-                    f"https://{host}/v2/"):
+        for key in _spellings(host):
             entry = auths.get(key)
             if isinstance(entry, dict):
                 found = _decode(entry)
@@ -93,6 +101,25 @@ class CredentialsFile:
             os.replace(temp, self.path)
         except OSError as exc:
             raise CredentialsError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+
+def _spellings(host: str) -> tuple[str, ...]:
+    """The keys Docker's files may file ``host`` under."""
+    return (host, f"https://{host}", f"http://{host}", f"https://{host}/v1/",
+            f"https://{host}/v2/", *(("https://index.docker.io/v1/",)
+                                     if server_address(host) != host else ()))
+
+
+def _helper_for(document: dict[str, object], host: str) -> str | None:
+    """The helper ``credHelpers`` names for ``host``, else ``credsStore``'s, if any."""
+    helpers = document.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key in _spellings(host):
+            named = helpers.get(key)
+            if isinstance(named, str) and named:
+                return named
+    default = document.get("credsStore")
+    return default if isinstance(default, str) and default else None
 
 
 def _decode(entry: dict[str, object]) -> Credentials | None:

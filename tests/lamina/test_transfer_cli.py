@@ -164,6 +164,26 @@ def test_docker_config_credentials_are_used(basic_registry: Registry, tiny_gguf:
     assert code == 0, err
 
 
+def test_docker_credential_helpers_are_run(basic_registry: Registry, tiny_gguf: Path,
+                                           homes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    created(tiny_gguf)
+    (homes / "docker").mkdir()
+    (homes / "docker" / "config.json").write_text(
+        json.dumps({"credsStore": "lamina-test", "auths": {basic_registry.host: {}}})
+    )
+    bin_dir = homes / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-lamina-test"
+    answer = json.dumps({"ServerURL": basic_registry.host, "Username": USER, "Secret": PASSWORD})
+    helper.write_text(f"#!/bin/sh\ncat > \"$0.stdin\"\necho '{answer}'\n")
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    code, out, err = run("push", "tiny", f"{basic_registry.host}/me/helped:v1")
+    assert code == 0, err
+    assert Path(f"{helper}.stdin").read_text() == basic_registry.host
+    assert PASSWORD not in out + err
+
+
 def _big_model(registry: Registry, repository: str, size: int) -> bytes:
     """Push a model with ``size`` bytes of weights straight through the client."""
     blobs = MemoryBlobs()
