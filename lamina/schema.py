@@ -127,6 +127,21 @@ class Import(Shape):
     hashed: bool = Field(description="false when lamina's hash cache answered")
 
 
+class Diagnostic(Shape):
+    severity: Literal["error", "warning"]
+    line: int
+    column: int
+    message: str
+
+
+class ChosenTemplate(Shape):
+    name: str = Field(description="the prompt-format family, e.g. qwen2.5, llama3, gemma3")
+    title: str
+    chosen_by: Literal["chat_template", "architecture"] = Field(
+        description="the weights' Jinja chat template, or their architecture when they carry none")
+    stop: list[str] = Field(description="the stop words set with it (PARAMETER stop overrides)")
+
+
 class CreateOutput(Shape):
     """``lamina create --json``"""
 
@@ -135,6 +150,10 @@ class CreateOutput(Shape):
     size: Size
     layers: list[Layer]
     imports: list[Import]
+    template: ChosenTemplate | None = Field(
+        default=None, description="the TEMPLATE lamina chose for weights that carry only a "
+                                  "Jinja chat template; null when none was chosen")
+    warnings: list[Diagnostic] = Field(default_factory=list)
 
 
 class Removed(Shape):
@@ -246,13 +265,6 @@ class Instruction(Shape):
     value: str
     name: str | None = None
     role: str | None = None
-
-
-class Diagnostic(Shape):
-    severity: Literal["error", "warning"]
-    line: int
-    column: int
-    message: str
 
 
 class CheckedFile(Shape):

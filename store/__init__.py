@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from .blobs import BlobStore, ImportResult
     from .config import ModelConfig
-    from .create import CreateResult, Reporter, create
+    from .create import CreateResult, Reporter, create, template_warnings
     from .errors import (
         BlobInvalid,
         BlobNotFound,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "blobs": ("BlobStore", "ImportResult"),
     "config": ("ModelConfig",),
-    "create": ("CreateResult", "Reporter", "create"),
+    "create": ("CreateResult", "Reporter", "create", "template_warnings"),
     "errors": (
         "BlobInvalid", "BlobNotFound", "CreateError", "DigestMismatch", "GGUFError", "InvalidName",
         "ManifestBlobUnknown", "ManifestInvalid", "ModelNotFound", "ParentNotFound",
@@ -167,6 +167,7 @@ __all__ = [
     "read_info",
     "rebuild_modelfile",
     "show",
+    "template_warnings",
     "total_blob_bytes",
     "verify",
 ]

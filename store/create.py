@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from ocitypes import Descriptor, Manifest, gojson, mediatypes
 
+from . import chat
 from .blobs import ImportResult, Progress
-from .build import classify, layers
+from .build import autotemplate, classify, layers
 from .build.sources import MissingParent, ParentModel, Sources, find_sources
 from .build.weights import Placed, Probed, Reporter, place, probe, write_pending
 from .config import ModelConfig
@@ -29,7 +30,7 @@ from .names import Name
 if TYPE_CHECKING:  # the language package (and its parser) is imported only when create runs
     import modelfile
 
-__all__ = ["CreateResult", "Reporter", "create"]
+__all__ = ["CreateResult", "Reporter", "create", "template_warnings"]
 
 
 class _Silent:
@@ -49,6 +50,7 @@ class CreateResult:
     imports: tuple[tuple[Path, ImportResult], ...] = ()
     pruned: tuple[str, ...] = ()
     warnings: tuple[modelfile.Diagnostic, ...] = ()
+    template: chat.Chosen | None = None  # the template chosen for weights that had only Jinja
 
 
 @dataclass(slots=True)
@@ -67,6 +69,7 @@ class _Built:
     parent: ModelConfig | None = None
     inherited_params: list[dict[str, object]] = field(default_factory=list)
     imports: list[tuple[Path, ImportResult]] = field(default_factory=list)
+    base_count: int = 0  # how many layers the base (weights or parent) gave
 
 
 def create(
@@ -85,9 +88,17 @@ def create(
     store.manifest_path(target)  # a name the disk cannot hold is refused before any write
     recipe, diagnostics = modelfile.analyse(source)
     plan = _plan(find_sources(recipe, base_dir, store.resolve), report)
-    warnings = (*diagnostics, *_own_warnings(source, recipe, plan))
+    found = _pick_template(store, recipe, plan)
+    unmatched = None if found is None else autotemplate.unmatched_warning(source, found)
+    warnings = (*diagnostics, *([unmatched] if unmatched else []))
+    chosen = None if found is None else found.chosen
     with store.writing():
         built = _build(store, plan, report)
+        if found is not None and chosen is not None:
+            report.status(found.status())
+            built.layers.insert(built.base_count, layers.Pending(
+                mediatypes.TEMPLATE, chosen.family.template.encode("utf-8")))
+            built.inherited_params.insert(0, found.params())
         final = write_pending(store, layers.apply_recipe(built.layers, recipe,
                                                          built.inherited_params))
         config = layers.model_config(recipe, built.parent, built.weights)
@@ -100,7 +111,7 @@ def create(
     pruned = store.prune_replaced(previous)
     report.status("success")
     return CreateResult(
-        published, manifest, tuple(built.imports), tuple(map(str, pruned)), warnings
+        published, manifest, tuple(built.imports), tuple(map(str, pruned)), warnings, chosen
     )
 
 
@@ -138,7 +149,10 @@ def _build(store: Store, plan: _Plan, report: Reporter) -> _Built:
     adapter = None if plan.adapter is None else place(store, plan.adapter, mediatypes.ADAPTER,
                                                       report)
     drafts = [place(store, draft, mediatypes.DRAFT, report) for draft in plan.drafts]
-    for placed in layers.ordered(base, adapter, drafts):
+    for placed in base:
+        _add(built, placed)
+    built.base_count = len(built.layers)
+    for placed in layers.ordered([], adapter, drafts):
         _add(built, placed)
     return built
 
@@ -170,30 +184,48 @@ def _add(built: _Built, placed: Placed) -> None:
         built.weights.append((placed.descriptor.media_type, placed.info))
 
 
-def _own_warnings(
-    source: modelfile.Modelfile, recipe: modelfile.Recipe, plan: _Plan
-) -> list[modelfile.Diagnostic]:
-    """What create notices that the language cannot: a chat template Ollama would use."""
+def _pick_template(
+    store: Store, recipe: modelfile.Recipe, plan: _Plan
+) -> autotemplate.Pick | None:
+    """The template for weights that carry only a Jinja one (or none), before any write."""
+    if isinstance(plan.base, ParentModel):
+        manifest = store.manifest(plan.base.name)
+        models = [layer for layer in manifest.layers if layer.media_type == mediatypes.MODEL]
+        candidates = [autotemplate.Candidate(store.weights_info(layer.digest),
+                                             plan.base.spelled, plan.base.spelled)
+                      for layer in models[:1]]
+        existing = [layer.media_type for layer in manifest.layers]
+        return autotemplate.pick(recipe.template, candidates, existing)
+    return _pick_template_from_files(recipe, plan.base)
+
+
+def _pick_template_from_files(
+    recipe: modelfile.Recipe, base: list[tuple[Probed, str]]
+) -> autotemplate.Pick | None:
+    candidates = [autotemplate.Candidate(probed.info, probed.unit.label, probed.unit.value)
+                  for probed, kind in base if kind == mediatypes.MODEL]
+    return autotemplate.pick(recipe.template, candidates)
+
+
+def template_warnings(source: modelfile.Modelfile, *, base_dir: Path) -> list[modelfile.Diagnostic]:
+    """What ``check`` can tell without a store: FROM weights whose Jinja chat template lamina
+    does not recognise. Files that cannot be read and model names are left to ``create``."""
     import modelfile
 
-    if recipe.template or isinstance(plan.base, ParentModel):
+    from .errors import ModelNotFound, StoreError
+
+    def no_store(name: str) -> Name:
+        raise ModelNotFound(name)
+
+    try:
+        recipe = modelfile.resolve(source)
+        sources = find_sources(recipe, base_dir, no_store)
+        if not isinstance(sources.base, tuple):
+            return []
+        plan = _plan(Sources(sources.base), _Silent())
+    except (StoreError, modelfile.ModelfileError):
         return []
-    found: list[modelfile.Diagnostic] = []
-    for probed, kind in plan.base:
-        if kind != mediatypes.MODEL or not probed.info.chat_template:
-            continue
-        instruction = _from_line(source, probed.unit.value)
-        if instruction is not None:
-            found.append(modelfile.warning_at(
-                source, instruction,
-                f"{probed.unit.label} carries a chat template; Ollama may make a TEMPLATE of "
-                "it, lamina does not",
-                "add a TEMPLATE line, or the model is sent the bare prompt",
-            ))
-    return found
-
-
-def _from_line(source: modelfile.Modelfile, value: str) -> modelfile.Instruction | None:
-    import modelfile
-
-    return next((i for i in source.of_kind(modelfile.Kind.FROM) if i.value == value), None)
+    assert not isinstance(plan.base, ParentModel)
+    found = _pick_template_from_files(recipe, plan.base)
+    warning = None if found is None else autotemplate.unmatched_warning(source, found)
+    return [warning] if warning else []

@@ -252,4 +252,16 @@ def _check_one(path: Path) -> tuple[list[dict[str, object]], list[modelfile.Diag
         )
         return [], [problem]
     instructions = [modelfile.instruction_json(i) for i in parsed.instructions]
-    return instructions, modelfile.check(parsed)
+    diagnostics = modelfile.check(parsed)
+    if not any(d.severity == "error" for d in diagnostics):
+        diagnostics += _weights_warnings(parsed, path)
+    return instructions, sorted(diagnostics, key=lambda d: (d.line, d.column))
+
+
+def _weights_warnings(parsed: modelfile.Modelfile, path: Path) -> list[modelfile.Diagnostic]:
+    """What the GGUFs that FROM names tell: a chat template lamina cannot turn into a TEMPLATE.
+    Only the files' headers are read, and only when FROM names files."""
+    import store
+
+    base_dir = Path.cwd() if path == STDIN else path.parent.resolve()
+    return store.template_warnings(parsed, base_dir=base_dir)

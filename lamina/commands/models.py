@@ -18,6 +18,7 @@ from ..output import columns, human_age, human_bytes, plural, value_text
 if TYPE_CHECKING:
     import modelfile
     import store
+    from store.chat import Chosen
 
     from .. import schema
 
@@ -90,6 +91,8 @@ def create(app: App, name: str, path: Path, locked: bool, as_json: bool, quiet: 
             name=result.name.display_shortest(), id=str(result.manifest.digest),
             size=result.manifest.total_size, layers=_layers(result.manifest.layers),
             imports=[_import(p, r) for p, r in result.imports],
+            template=_chosen(result.template),
+            warnings=[schema.Diagnostic.model_validate(w.to_json()) for w in result.warnings],
         ))
         return
     for source_path, imported in result.imports:
@@ -97,6 +100,21 @@ def create(app: App, name: str, path: Path, locked: bool, as_json: bool, quiet: 
     if reporter.finished:
         app.status("success")
     app.echo(f"created {result.name.display_shortest()} ({result.manifest.digest.short})")
+    if result.template is not None:
+        family = result.template.family
+        app.echo(f"template: {family.name} ({family.title}), chosen by the weights' "
+                 f"{'chat template' if result.template.by == 'chat_template' else 'architecture'}"
+                 "; add a TEMPLATE line to use another")
+
+
+def _chosen(chosen: Chosen | None) -> schema.ChosenTemplate | None:
+    from .. import schema
+
+    if chosen is None:
+        return None
+    family = chosen.family
+    return schema.ChosenTemplate(name=family.name, title=family.title, chosen_by=chosen.by,
+                                 stop=list(family.stop))
 
 
 def read_modelfile(app: App, path: Path) -> tuple[modelfile.Modelfile, str, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,8 @@ def test_creates_own_warnings_are_printed(home: Path, make_gguf: object) -> None
     chat = make_gguf("chat.gguf", chat_template="{{ messages }}")  # type: ignore[operator]
     code, _, err = run("create", "m", "-f", str(write(chat.parent, "FROM ./chat.gguf\n")))
     assert code == 0
-    assert "Modelfile:1:1: warning: chat.gguf carries a chat template" in err
+    assert "Modelfile:1:1: warning: chat.gguf carries a chat template lamina does not " \
+           "recognise" in err
 
 
 def test_a_name_with_a_digest_is_refused(home: Path, tiny_gguf: Path) -> None:
@@ -69,3 +71,46 @@ def test_an_adapter_alone_is_refused(home: Path, make_gguf: object) -> None:
     code, _, err = run("create", "m", "-f", str(write(lora.parent, "FROM ./lora.gguf\n")))
     assert code == 1
     assert "lora.gguf is a LoRA adapter, not a model" in err
+
+
+def test_create_says_which_template_it_chose(home: Path, make_gguf: object) -> None:
+    jinja = (Path(__file__).parents[1] / "store" / "chat_templates"
+             / "Meta-Llama-3-8B-Instruct.jinja").read_text(encoding="utf-8")
+    weights = make_gguf("l3.gguf", chat_template=jinja)  # type: ignore[operator]
+    path = write(weights.parent, "FROM ./l3.gguf\n")
+    code, out, err = run("create", "m", "-f", str(path))
+    assert code == 0, err
+    assert "template: llama3 (Llama 3), chosen by the weights' chat template" in out
+    assert "using autodetected template llama3" in err
+    code, out, err = run("create", "m", "-f", str(path), "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["template"] == {
+        "name": "llama3", "title": "Llama 3", "chosen_by": "chat_template",
+        "stop": ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]}
+    assert document["warnings"] == []
+
+
+def test_create_json_carries_the_warnings(home: Path, make_gguf: object) -> None:
+    weights = make_gguf("odd.gguf", chat_template="{{ messages }}")  # type: ignore[operator]
+    path = write(weights.parent, "FROM ./odd.gguf\nPARAMETER mirostat 1\n")
+    code, out, _ = run("create", "m", "-f", str(path), "--json")
+    assert code == 0
+    document = json.loads(out)
+    assert document["template"] is None
+    # the Modelfile's own warnings first, then what create found in the weights
+    assert [(w["line"], w["severity"]) for w in document["warnings"]] == [
+        (2, "warning"), (1, "warning")]
+    assert "does not recognise" in document["warnings"][1]["message"]
+
+
+def test_check_warns_about_an_unknown_chat_template(home: Path, make_gguf: object) -> None:
+    weights = make_gguf("odd.gguf", chat_template="{{ messages }}")  # type: ignore[operator]
+    path = write(weights.parent, "FROM ./odd.gguf\n")
+    code, out, _ = run("check", str(path))
+    assert code == 0
+    assert f"{path}:1:1: warning: odd.gguf carries a chat template lamina does not " \
+           "recognise" in out
+    assert "add a TEMPLATE line" in out
+    code, out, _ = run("check", "--json", str(path))
+    assert json.loads(out)["warnings"] == 1

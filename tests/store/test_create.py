@@ -385,8 +385,8 @@ def test_warnings_come_back_in_the_result(lamina: store.Store, make_gguf: MakeGG
     messages = [(w.line, w.message) for w in result.warnings]
     assert messages == [
         (2, "parameter mirostat is deprecated"),
-        (1, "chat.gguf carries a chat template; Ollama may make a TEMPLATE of it, lamina "
-            "does not"),
+        (1, "chat.gguf carries a chat template lamina does not recognise, so the model gets "
+            "no TEMPLATE and is sent the bare prompt"),
     ]
     assert "FROM ./chat.gguf" in result.warnings[1].render("Modelfile")
     quiet = build(lamina, "n", "FROM ./chat.gguf\nTEMPLATE {{ .Prompt }}\n", weights.parent)
