@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ocitypes import Digest
 
-__all__ = ["InvalidReference", "Reference", "is_loopback"]
+__all__ = ["InvalidReference", "Reference", "is_host", "is_loopback"]
 
 # distribution-spec §Pulling manifests: <name> and <reference> grammars.
 _REPOSITORY = re.compile(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*")
@@ -28,6 +28,11 @@ class InvalidReference(ValueError):
         self.text = text
         self.problem = problem
         super().__init__(f"cannot use {text!r} on a registry: {problem}")
+
+
+def is_host(text: str) -> bool:
+    """Whether ``text`` is a registry's ``host[:port]`` (a name, IPv4 or ``[IPv6]``)."""
+    return _HOST.fullmatch(text) is not None
 
 
 def is_loopback(host: str) -> bool:

@@ -9,7 +9,7 @@ import click
 
 from ..app import App, pass_app
 from ..completion import complete_model_names
-from ..options import InputPath, json_option, quiet_option
+from ..options import InputPath, PathParam, json_option, quiet_option
 from ..output import human_bytes, plural
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ LINKS = ("hardlink", "reflink", "copy", "symlink")
 @click.argument("name", shell_complete=complete_model_names)
 @click.option("--to", "target", type=click.Choice(TARGETS), required=True,
               help="The tool whose folder receives the model.")
-@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--dir", "folder", type=PathParam(file_okay=False, path_type=Path),
               help="Ollama: its models folder [default: $OLLAMA_MODELS, else ~/.ollama/models]. "
                    "LM Studio: its home [default: found the way LM Studio finds it].")
 @click.option("--link", "link", type=click.Choice(LINKS),
@@ -111,7 +111,7 @@ def _relative(path: Path, root: Path) -> str:
 @click.command("import")
 @click.option("--from", "source", type=click.Choice(TARGETS), required=True,
               help="The tool whose models to bring into the store.")
-@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.argument("folder", required=False, type=PathParam(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace a different model of the same name.")
 @json_option
 @quiet_option
@@ -206,7 +206,7 @@ def dedupe(app: App, paths: tuple[Path, ...], apply: bool, as_json: bool) -> Non
 
 @click.command()
 @click.argument("names", nargs=-1, required=True, shell_complete=complete_model_names)
-@click.option("-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--output", "out", required=True, type=PathParam(path_type=Path),
               help="The bundle to write: an OCI image layout tar, zstd-compressed if it ends "
                    "in .zst.")
 @json_option

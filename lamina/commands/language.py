@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from ..app import App, pass_app
-from ..options import json_option, quiet_option
+from ..options import PathParam, json_option, quiet_option
 from ..output import plural
 
 if TYPE_CHECKING:  # imported when a command runs, so that lamina --help starts at once
@@ -137,7 +137,7 @@ def unified_diff(before: str, after: str, name: str) -> str:
 
 _PATHS = click.argument(
     "paths", nargs=-1, required=True,
-    type=click.Path(allow_dash=True, path_type=Path),
+    type=PathParam(allow_dash=True, path_type=Path),
 )
 
 

@@ -12,7 +12,7 @@ import click
 
 from ..app import App, ProgressSink, pass_app
 from ..completion import complete_model_names
-from ..options import json_option, quiet_option
+from ..options import PathParam, json_option, quiet_option
 from ..output import columns, human_age, human_bytes, plural, value_text
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class _Reporter:
 
 @click.command()
 @click.argument("name")
-@click.option("-f", "--file", "path", type=click.Path(path_type=Path, allow_dash=True),
+@click.option("-f", "--file", "path", type=PathParam(path_type=Path, allow_dash=True),
               default=Path("Modelfile"), show_default=True,
               help="The Modelfile to build; - reads it from standard input.")
 @click.option("--locked", is_flag=True,

@@ -11,7 +11,7 @@ import click
 
 from ..app import App, pass_app, transfer_bar
 from ..completion import complete_model_names
-from ..options import json_option, quiet_option
+from ..options import PathParam, json_option, quiet_option
 from ..output import human_bytes, plural
 from .models import read_modelfile
 
@@ -105,12 +105,13 @@ def login(app: App, host: str, username: str | None, password_stdin: bool, insec
 
     from .. import transfer
 
+    host, insecure = _login_host(host, insecure=insecure)
     if username is None:
-        username = click.prompt("Username", err=True)
+        username = _ask(app, "Username", hide=False)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, err=True)
+        password = _ask(app, "Password", hide=True)
     if not username or not password:
         app.fail("a user name and a password are needed", code="usage_error", exit_code=2)
     credentials = Credentials(username, password)
@@ -123,6 +124,35 @@ def login(app: App, host: str, username: str | None, password_stdin: bool, insec
         app.emit(schema.LoginOutput(host=host, username=username, path=str(file.path)))
         return
     app.echo(f"logged in to {host} as {username} (saved in {file.path})")
+
+
+def _ask(app: App, what: str, *, hide: bool) -> str:
+    """Ask at the terminal; without one, say which options to give instead of waiting."""
+    if not sys.stdin.isatty():
+        app.fail(f"no terminal to ask for the {what.lower()} on: give -u NAME and "
+                 "--password-stdin", code="usage_error", exit_code=2)
+    try:
+        answer: str = click.prompt(what, hide_input=hide, err=True)
+    except click.Abort:  # Ctrl-C or Ctrl-D at the prompt
+        raise KeyboardInterrupt from None
+    return answer
+
+
+def _login_host(text: str, *, insecure: bool) -> tuple[str, bool]:
+    """The ``host[:port]`` credentials are saved under, lower-cased as names look hosts up;
+    ``https://host/`` is accepted as Docker accepts it, ``http://host`` means ``--insecure``."""
+    from registry.reference import is_host
+
+    host = text.strip()
+    plain = host.lower().startswith("http://")
+    for scheme in ("https://", "http://"):
+        if host.lower().startswith(scheme):
+            host = host[len(scheme):]
+    host = host.rstrip("/")
+    if not is_host(host):
+        raise click.BadParameter(f"{text!r} is not a registry host; give host or host:port, "
+                                 "such as registry.example:5000", param_hint="'HOST'")
+    return host.lower(), insecure or plain
 
 
 def _check_login(host: str, credentials: object, *, insecure: bool) -> None:
@@ -233,7 +263,7 @@ LOCK_SUFFIX = ".lock"
 
 
 @click.command()
-@click.option("-f", "--file", "path", type=click.Path(path_type=Path), default=Path("Modelfile"),
+@click.option("-f", "--file", "path", type=PathParam(path_type=Path), default=Path("Modelfile"),
               show_default=True, help="The Modelfile whose FROM names to lock.")
 @insecure_option
 @json_option

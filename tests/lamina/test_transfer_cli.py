@@ -150,6 +150,18 @@ def test_login_then_push_and_pull(basic_registry: Registry, tiny_gguf: Path,
     assert run("pull", remote, home=homes / "other")[0] == 0
 
 
+def test_login_takes_a_url_or_upper_case_host_as_the_host_names_use(
+        basic_registry: Registry, tiny_gguf: Path, homes: Path) -> None:
+    created(tiny_gguf)
+    spelled = f"HTTPS://{basic_registry.host.upper().replace('127.0.0.1', 'LOCALHOST')}/"
+    code, _, err = run("login", spelled, "-u", USER, "--password-stdin", stdin=PASSWORD + "\n")
+    assert code == 0, err
+    host = basic_registry.host.replace("127.0.0.1", "localhost")
+    saved = json.loads((homes / "config" / "credentials.json").read_text())
+    assert list(saved["auths"]) == [host]
+    assert run("push", "tiny", f"{host}/me/spelled:v1")[0] == 0
+
+
 def test_docker_config_credentials_are_used(basic_registry: Registry, tiny_gguf: Path,
                                             homes: Path) -> None:
     import base64
