@@ -96,6 +96,12 @@ FAMILIES: tuple[tuple[Family, _Test], ...] = (
      _any(_QWEN_TOOLS, _has("<|im_start|>", "You are Qwen, created by Alibaba Cloud"))),
     (Family("chatml", "ChatML", ("<|im_start|>", "<|im_end|>")),
      lambda t: _IM(t) and not _PHI4(t)),
+    (Family("command-r", "Command R", ("<|START_OF_TURN_TOKEN|>", "<|END_OF_TURN_TOKEN|>")),
+     lambda t: _has("<|START_OF_TURN_TOKEN|>", "<|CHATBOT_TOKEN|>")(t)
+     and not _has("<|START_RESPONSE|>")(t)),  # Command R7B writes its turns otherwise
+    (Family("granite3", "Granite 3",
+            ("<|start_of_role|>", "<|end_of_role|>", "<|end_of_text|>")),
+     _has("<|start_of_role|>", "<|end_of_role|>")),
     (Family("llama2", "Llama 2", ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>")),
      _has("[INST]", "<<SYS>>")),
     (Family("mistral", "Mistral Instruct", ("[INST]", "[/INST]")), _has("[INST]", "[/INST]")),

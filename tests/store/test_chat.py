@@ -39,6 +39,8 @@ CASES = [
     ("DeepSeek-R1-Distill-Qwen-32B", "deepseek-r1", "<｜begin▁of▁sentence｜>",
      "<｜end▁of▁sentence｜>"),
     ("DeepSeek-V3.1", "deepseek-v3", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+    ("c4ai-command-r-plus", "command-r", "<BOS_TOKEN>", "<|END_OF_TURN_TOKEN|>"),
+    ("granite-3.0-8b-instruct", "granite3", "", "<|end_of_text|>"),
 ]
 
 NO_SYSTEM_ROLE = {"gemma-2-2b-it"}
@@ -73,6 +75,16 @@ EXPECTED = {
                    "<｜User｜>What is 2+2?<｜Assistant｜><think>\n",
     "deepseek-v3": "Be brief.<｜User｜>Hi!<｜Assistant｜></think>Hello.<｜end▁of▁sentence｜>"
                    "<｜User｜>What is 2+2?<｜Assistant｜></think>",
+    "command-r": "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>Be brief.<|END_OF_TURN_TOKEN|>"
+                 "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi!<|END_OF_TURN_TOKEN|>"
+                 "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Hello.<|END_OF_TURN_TOKEN|>"
+                 "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>What is 2+2?<|END_OF_TURN_TOKEN|>"
+                 "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+    "granite3": "<|start_of_role|>system<|end_of_role|>Be brief.<|end_of_text|>\n"
+                "<|start_of_role|>user<|end_of_role|>Hi!<|end_of_text|>\n"
+                "<|start_of_role|>assistant<|end_of_role|>Hello.<|end_of_text|>\n"
+                "<|start_of_role|>user<|end_of_role|>What is 2+2?<|end_of_text|>\n"
+                "<|start_of_role|>assistant<|end_of_role|>",
 }
 EXPECTED["qwen2.5"] = EXPECTED["qwen3"] = EXPECTED["chatml"]
 EXPECTED["gemma3"] = EXPECTED["gemma"]
@@ -138,7 +150,8 @@ def test_each_template_passes_the_template_check(family: str) -> None:
     assert not text.endswith("\n")  # Go would print a last line end after the prompt
 
 
-@pytest.mark.parametrize("family", ["chatml", "llama3", "gemma", "phi3", "qwen2.5"])
+@pytest.mark.parametrize("family", ["chatml", "llama3", "gemma", "phi3", "qwen2.5", "command-r",
+                                    "granite3", "mistral", "deepseek-r1"])
 def test_user_only_conversation(family: str) -> None:
     fixture = next(f for f, name, _, _ in CASES if name == family)
     bos, eos = next((b, e) for f, _, b, e in CASES if f == fixture)
