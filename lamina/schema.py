@@ -432,6 +432,8 @@ class ServeOutput(Shape):
     url: str
     auth: Literal["none", "htpasswd", "keys", "htpasswd+keys"]
     store: str
+    mirror: str | None = Field(None, description="the upstream registry pulls the store cannot "
+                                                 "serve are fetched from (--mirror), or null")
 
 
 OUTPUTS: tuple[type[Shape], ...] = (

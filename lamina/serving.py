@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
+    from registry.protocols import ManifestStore
+    from registry.server import Mirror
     from store import Store
 
 
@@ -31,6 +33,9 @@ class Options:
     tls: bool = False
     public_url: str | None = None
     redirect_host: str | None = None
+    mirror: str | None = None
+    """scheme://host[:port] of the upstream registry to mirror."""
+    mirror_ttl: float = 300.0
 
     def url(self) -> str:
         if self.public_url:
@@ -66,4 +71,25 @@ def application(store: Store, options: Options) -> ASGIApp:
     auth = Auth(access, htpasswd=htpasswd, keys=keys)
     settings = Settings(public_url=options.public_url, redirect_host=options.redirect_host)
     blobs = store.blobs
-    return create_app(Backend(blobs, blobs, Repositories(store)), auth, settings)
+    manifests = Repositories(store)
+    mirror = _mirror(store, manifests, options) if options.mirror else None
+    return create_app(Backend(blobs, blobs, manifests), auth, settings, mirror)
+
+
+def _mirror(store: Store, manifests: ManifestStore, options: Options) -> Mirror:
+    """The upstream of ``--mirror``, signed in to with what ``lamina login`` (or Docker) saved
+    for its host."""
+    from urllib.parse import urlsplit
+
+    from registry.client import Retry, connect
+    from registry.reference import Reference
+    from registry.server import Mirror
+
+    from .transfer import credentials_lookup
+
+    parts = urlsplit(str(options.mirror))
+    # The transport uses only the host of its reference; each fetch names its own repository.
+    upstream = Reference(parts.netloc.lower(), "library/mirror", "latest",
+                         insecure=parts.scheme == "http")
+    transport = connect(upstream, credentials_lookup(), retry=Retry(attempts=3, backoff=0.25))
+    return Mirror(transport, store.blobs, manifests, store.provenance, ttl=options.mirror_ttl)

@@ -14,7 +14,8 @@ _FILE = InputPath(dir_okay=False, path_type=Path)
 
 
 def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """scheme://host[:port] and nothing more: Locations are built by appending paths to it."""
+    """scheme://host[:port] and nothing more: Locations (and an upstream's ``/v2/…`` paths)
+    are built by appending paths to it."""
     if value is None:
         return None
     from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
             or parts.path.strip("/") or parts.query or parts.fragment:
         raise click.BadParameter(f"{value!r} is not scheme://host[:port], "
-                                 "e.g. https://registry.example.org")
+                                 "e.g. https://registry.ollama.ai")
     return value.rstrip("/")
 
 
@@ -54,13 +55,21 @@ def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -
                    "Locations (default: what each client used).")
 @click.option("--redirect-host",
               help="Send blob GETs to this host name (same port) with a signed 307.")
+@click.option("--mirror", metavar="URL", callback=_public_url,
+              help="Pull-through mirror of this registry (e.g. https://registry.ollama.ai): "
+                   "what the store lacks is fetched from it once, then served locally.")
+@click.option("--mirror-ttl", metavar="SECONDS", type=click.FloatRange(min=0), default=300.0,
+              show_default=True,
+              help="How long a tag fetched from --mirror is served before asking it again "
+                   "(0: on every pull).")
 @json_option
 @quiet_option
 @pass_app
 def serve(app: App, host: str, port: int, auth: str, htpasswd: Path | None,
           authorized_keys: Path | None, access: Path | None, anonymous_pull: bool,
           tls_cert: Path | None, tls_key: Path | None, public_url: str | None,
-          redirect_host: str | None, as_json: bool, quiet: bool) -> None:
+          redirect_host: str | None, mirror: str | None, mirror_ttl: float, as_json: bool,
+          quiet: bool) -> None:
     """Serve the store as an OCI registry until Ctrl-C."""
     if auth == "htpasswd" and htpasswd is None:
         raise click.UsageError("--auth htpasswd needs --htpasswd FILE")
@@ -70,12 +79,16 @@ def serve(app: App, host: str, port: int, auth: str, htpasswd: Path | None,
         raise click.UsageError("--access needs sign-in: --auth htpasswd or --authorized-keys")
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    source = click.get_current_context().get_parameter_source("mirror_ttl")
+    if mirror is None and source is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--mirror-ttl needs --mirror URL")
     from .. import serving
 
     settings = serving.Options(host=host, port=port, htpasswd=htpasswd,
                                authorized_keys=authorized_keys, access=access,
                                anonymous_pull=anonymous_pull, tls=tls_cert is not None,
-                               public_url=public_url, redirect_host=redirect_host)
+                               public_url=public_url, redirect_host=redirect_host,
+                               mirror=mirror, mirror_ttl=mirror_ttl)
     from registry.server.run import check_free
     from registry.server.run import serve as run
 
@@ -86,8 +99,10 @@ def serve(app: App, host: str, port: int, auth: str, htpasswd: Path | None,
         from .. import schema
 
         app.emit(schema.ServeOutput(url=url, auth=settings.auth_mode(),
-                                    store=str(app.store().root)))
+                                    store=str(app.store().root), mirror=mirror))
     elif not quiet:
-        app.status(f"lamina registry at {url} (auth: {settings.auth_mode()}); Ctrl-C stops")
+        mirroring = f"; mirror of {mirror}" if mirror else ""
+        app.status(f"lamina registry at {url} (auth: {settings.auth_mode()}{mirroring}); "
+                   "Ctrl-C stops")
     run(application, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key,
         access_log=not (quiet or as_json), quiet=quiet or as_json)

@@ -3,8 +3,8 @@
 Written against ``registry.protocols``: :func:`create_app` takes a :class:`Backend` (blob
 source, upload sink, manifest store) and returns an ASGI application; ``run`` serves one with
 granian. One module per resource: ``blobs``, ``uploads``, ``manifests``, ``tags`` (and the
-catalog), ``referrers``; ``auth``, ``access``, ``credentials`` and ``signing`` decide who may
-do what.
+catalog), ``referrers``; ``mirror`` fetches what the store lacks from an upstream registry;
+``auth``, ``access``, ``credentials`` and ``signing`` decide who may do what.
 """
 
 from .access import Access
@@ -13,6 +13,7 @@ from .auth import Auth
 from .backend import Backend, BlobFiles, ManifestDigests
 from .common import Settings
 from .credentials import AuthorizedKeys, CredentialsError, Htpasswd
+from .mirror import Mirror, UpstreamFailed
 from .signing import Signer
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "CredentialsError",
     "Htpasswd",
     "ManifestDigests",
+    "Mirror",
     "Settings",
     "Signer",
+    "UpstreamFailed",
     "create_app",
 ]

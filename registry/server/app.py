@@ -23,15 +23,17 @@ from .auth import TOKEN_PATH, Auth
 from .backend import Backend
 from .common import API_VERSION, Refused, Settings, State, error_response, principal, translate
 from .common import state as state_of
+from .mirror import Mirror
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(backend: Backend, auth: Auth | None = None,
-               settings: Settings | None = None) -> ASGIApp:
-    """The registry serving ``backend``; open to all unless ``auth`` says otherwise."""
+               settings: Settings | None = None, mirror: Mirror | None = None) -> ASGIApp:
+    """The registry serving ``backend``; open to all unless ``auth`` says otherwise; pulls it
+    cannot serve are fetched from ``mirror``'s upstream when there is one."""
     app = Starlette(routes=_routes(), exception_handlers={HTTPException: _http_error})
-    app.state.lamina = State(backend, auth or Auth(), settings or Settings())
+    app.state.lamina = State(backend, auth or Auth(), settings or Settings(), mirror)
     return _ApiVersion(app)
 
 

@@ -39,6 +39,9 @@ async def blob(request: Request) -> Response:
     if not signed:
         require(request, name, PULL)
     source = state(request).backend.blobs
+    mirror = state(request).mirror
+    if mirror is not None:
+        await run(mirror.blob, name, digest)
     size = await run(source.stat, digest)
     direct = _direct_url(request, name, digest, signed)
     settings = state(request).settings

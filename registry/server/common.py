@@ -7,7 +7,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -20,6 +20,9 @@ from ..errors import ErrorCode, RegistryError
 from ..protocols import UploadSession
 from .auth import Auth, Principal, base_url
 from .backend import Backend
+
+if TYPE_CHECKING:
+    from .mirror import Mirror
 
 _T = TypeVar("_T")
 log = logging.getLogger("lamina.serve")
@@ -46,6 +49,8 @@ class State:
     backend: Backend
     auth: Auth = field(default_factory=Auth)
     settings: Settings = field(default_factory=Settings)
+    mirror: Mirror | None = None
+    """The upstream that pulls the store cannot serve are fetched from, if any."""
     referrers: dict[Digest, tuple[str, dict[str, object]] | None] = field(default_factory=dict)
     """What each manifest read by the referrers API refers to, by its digest."""
     sessions: OrderedDict[str, UploadSession] = field(default_factory=OrderedDict)

@@ -28,7 +28,9 @@ async def manifest(request: Request) -> Response:
     name = names.repository(request.path_params["name"])
     reference = names.reference(request.path_params["reference"])
     require(request, name, PULL)
-    data, media_type = await run(state(request).backend.manifests.get, name, str(reference))
+    mirror = state(request).mirror
+    lookup = state(request).backend.manifests.get if mirror is None else mirror.manifest
+    data, media_type = await run(lookup, name, str(reference))
     digest = Digest.of(data)
     headers = {
         "Content-Type": media_type,

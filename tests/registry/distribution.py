@@ -299,7 +299,8 @@ class ProxyHandler(BaseHTTPRequestHandler):
         for key, value in response.getheaders():
             if key.lower() not in dropped:
                 self.send_header(key, value.replace(self.proxy.upstream, self.proxy.host))
-        self.send_header("Content-Length", str(len(data)))
+        length = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length or str(len(data)))  # a HEAD has no body
         self.end_headers()
         if self.command != "HEAD":
             try:
@@ -341,3 +342,28 @@ def proxy_factory() -> Iterator[Callable[[str], Proxy]]:
     yield make
     for proxy in made:
         proxy.stop()
+
+
+def redirect_blobs(front: Proxy, cdn: Proxy, storage_auth: str | None = None) -> None:
+    """Make ``front`` answer blob GETs as Ollama's registry does: a 307 to another host name
+    (``localhost`` rather than ``127.0.0.1``), where ``cdn`` serves the bytes and, like a
+    presigned object-store URL, refuses any request carrying an Authorization header (it reads
+    the registry's storage with ``storage_auth``, its own credentials)."""
+    cdn_port = cdn.server.server_address[1]
+
+    def redirect(handler: ProxyHandler) -> bool:
+        if handler.command == "GET" and "/blobs/sha256:" in handler.path:
+            handler.answer(307, b"", {"Location": f"http://localhost:{cdn_port}{handler.path}"})
+            return True
+        return False
+
+    def presigned(handler: ProxyHandler) -> bool:
+        if "Authorization" in handler.headers:
+            handler.answer(400, b"<Error>only one auth mechanism allowed</Error>")
+            return True
+        if storage_auth is not None:
+            handler.headers["Authorization"] = storage_auth
+        return False
+
+    front.fault = redirect
+    cdn.fault = presigned

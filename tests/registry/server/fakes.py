@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +12,8 @@ from typing import BinaryIO
 
 import ocitypes
 from ocitypes import Digest
-from registry.protocols import BlobSink, BlobSource, ManifestStore, UploadSession
+from registry.protocols import BlobSink, BlobSource, ManifestStore, PartialBlobs, UploadSession
+from tests.registry.fakes import MemoryPartial
 
 
 class MemoryBlobs:
@@ -23,6 +25,9 @@ class MemoryBlobs:
         self.ttl = ttl
         self.clock = clock
         self.resumed = 0
+        self.partials: dict[Digest, MemoryPartial] = {}
+        self.lock = threading.Lock()
+        self.opened_partials = 0
 
     def stat(self, digest: Digest) -> int:
         return len(self._get(digest))
@@ -56,6 +61,14 @@ class MemoryBlobs:
         digest = Digest.of(data)
         self.blobs[digest] = data
         return digest
+
+    def partial(self, digest: Digest, size: int) -> MemoryPartial:
+        """Where a mirror's pull writes (``PartialBlobs``)."""
+        with self.lock:
+            self.opened_partials += 1
+            if digest not in self.partials:
+                self.partials[digest] = MemoryPartial(self, digest, size)  # type: ignore[arg-type]
+            return self.partials[digest]
 
 
 class MemorySession:
@@ -178,4 +191,5 @@ def _typed(blobs: MemoryBlobs, manifests: MemoryManifests) -> None:
     """mypy checks that the fakes satisfy the Protocols."""
     _source: BlobSource = blobs
     _sink: BlobSink = blobs
+    _partials: PartialBlobs = blobs
     _manifests: ManifestStore = manifests

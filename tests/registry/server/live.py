@@ -25,11 +25,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: list[str], port: int, *, scheme: str = "http") -> Iterator[str]:
+def running(command: list[str], port: int, *, scheme: str = "http",
+            env: dict[str, str] | None = None) -> Iterator[str]:
     """Start ``command`` (a server on ``port``), wait for ``/v2/``, stop it afterwards."""
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+                               env={**(env or os.environ), "PYTHONPATH": str(ROOT)})
     url = f"{scheme}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
