@@ -86,6 +86,6 @@ def unmatched_warning(source: modelfile.Modelfile, found: Pick) -> modelfile.Dia
         source, instruction,
         f"{found.candidate.label} carries a chat template lamina does not recognise, so the "
         "model gets no TEMPLATE and is sent the bare prompt",
-        "add a TEMPLATE line in Go template syntax (see 'lamina show --template' of a model "
-        "of the same family)",
+        "add a TEMPLATE line: a Go template writing the prompt format its "
+        "tokenizer.chat_template describes",
     )
