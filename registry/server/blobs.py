@@ -16,13 +16,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+import ocitypes
 from ocitypes import Digest
 
 from ..errors import ErrorCode, RegistryError
 from . import names
 from .access import PULL, PUSH
 from .backend import BlobFiles
-from .common import Refused, require, run, state, url
+from .common import Refused, log, require, run, state, url
+from .mirror import Mirror, UpstreamFailed
 
 CHUNK = 1 << 20
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -41,7 +43,7 @@ async def blob(request: Request) -> Response:
     source = state(request).backend.blobs
     mirror = state(request).mirror
     if mirror is not None:
-        await run(mirror.blob, name, digest)
+        await _mirrored(request, mirror, name, digest)
     size = await run(source.stat, digest)
     direct = _direct_url(request, name, digest, signed)
     settings = state(request).settings
@@ -66,6 +68,19 @@ async def blob(request: Request) -> Response:
         # Opened before the headers go out, so a blob removed since stat is still a 404.
         reader = await run(source.open, digest)
     return BlobResponse(200 if span is None else 206, headers, reader, path, start, end - start)
+
+
+async def _mirrored(request: Request, mirror: Mirror, name: str, digest: Digest) -> None:
+    """Fetch a blob the store lacks from the mirror's upstream. A HEAD the upstream fails is a
+    plain 404 (a HEAD cannot carry the reason anyway): pushers HEAD each blob before sending
+    it, and pushes to the local store must go on while the upstream is down."""
+    try:
+        await run(mirror.blob, name, digest)
+    except UpstreamFailed as exc:
+        if request.method != "HEAD":
+            raise
+        log.warning("%s", exc)
+        raise ocitypes.BlobUnknown(str(digest)) from exc
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -169,6 +169,10 @@ def test_an_unreachable_upstream(config: dict[str, str], tmp_path: Path,
         assert "Traceback" not in missing.stderr
         answer = httpx.get(f"{url}/v2/library/other/manifests/latest")
         assert answer.status_code == 502 and answer.json()["errors"][0]["code"] == "UNKNOWN"
+        pushed = lamina(config, tmp_path / "c1", "push", f"{host}/library/tiny",
+                        f"{host}/team/mine:v1", "-q")
+        assert pushed.returncode == 0, pushed.stderr  # pushes go to the local store
+    assert (home / "manifests/registry.ollama.ai/team/mine/v1").exists()
 
 
 def test_serve_mirror_usage_errors(tmp_path: Path) -> None:

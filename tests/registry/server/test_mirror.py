@@ -199,6 +199,21 @@ def test_an_unreachable_upstream_serves_what_is_local(
         in error["message"] and "cannot reach" in error["message"]
     blob = mirrored.get(f"/v2/mirror/other/blobs/{Digest.of(b'nowhere')}")
     assert blob.status_code == 502 and "cannot reach" in blob.text
+    # A push still goes to the local store: its HEADs are 404s, not 502s.
+    pushed = SourceBlobs()
+    mine = make_model(pushed, b"pushed while offline")
+    for digest, data in pushed.blobs.items():
+        path = f"/v2/mirror/pushed/blobs/{digest}"
+        if digest in mirrored.blobs.blobs:  # the config, mirrored above
+            continue
+        assert mirrored.client.head(path).status_code == 404
+        upload = mirrored.client.post(f"/v2/mirror/pushed/blobs/uploads/?digest={digest}",
+                                      content=data)
+        assert upload.status_code == 201, upload.text
+    put = mirrored.client.put("/v2/mirror/pushed/manifests/v1", content=mine,
+                              headers={"Content-Type": mediatypes.MANIFEST})
+    assert put.status_code == 201, put.text
+    assert pull_all(mirrored, "mirror/pushed", "v1") == mine
 
 
 def test_a_closed_port_upstream_is_a_502_with_nothing_stored(mirror_of: MakeMirror) -> None:
