@@ -5,6 +5,7 @@ One module per job, behind :class:`BlobStore`:
     reader    sizes, bytes, every digest stored, stale temp files, removal
     shelf     temp files, the blob lock, and the one publish step (verify → fsync → rename)
     writer    a blob from a stream of chunks
+    staging   a blob written now and published later, once the caller has checked the rest
     importer  a user's file (reflink, hardlink or copy)
     verify    re-hashing stored blobs
     partial   a pull's blob written in parts, in any order, resumable (``.lamina/partial``)
@@ -38,6 +39,7 @@ from .writer import BlobInfo, Chunk
 if TYPE_CHECKING:  # loaded on first use: reading a store (list, show) needs no threads
     from .leftovers import Kind, Leftover
     from .partial import PartialBlob
+    from .staging import StagedBlob
     from .uploads import Upload
 
 __all__ = [
@@ -150,6 +152,14 @@ class BlobStore:
     ) -> ImportResult:
         """Store a user's file, sharing its blocks or inode instead of copying when possible."""
         return importer.import_file(self._shelf, src, progress=progress, allow_link=allow_link)
+
+    def stage(self) -> StagedBlob:
+        """A temp file in the blobs folder for a blob written now (hashed on the way in) and
+        published later by ``StagedBlob.publish``, once the caller has checked whatever else it
+        depends on; closing it unpublished removes it."""
+        from .staging import StagedBlob
+
+        return StagedBlob(self._shelf)
 
     def partial(self, digest: Digest, size: int) -> PartialBlob:
         """The partial blob a pull writes ``digest`` into, continuing an earlier one."""
