@@ -1,14 +1,23 @@
-"""``lamina save``/``load`` of one large model against ``tar`` (and ``tar | zstd -1``) moving
-the same files.
+"""``lamina save``/``lamina load`` of one large model against ``tar`` (and ``tar`` + ``zstd -1``)
+moving the same files, plain and compressed, in one alternating run.
 
-Builds a store holding one model whose weights are random bytes of ``--size-mb``, lays the same
-blobs out as an OCI layout (hard links) for tar, then alternates each lamina step with its tar
-counterpart: save .tar vs ``tar -cf``, load .tar vs ``tar -xf``, save .tar.zst vs
-``tar -cf - | zstd -1``, load .tar.zst vs ``zstd -dc | tar -xf``. Prints medians and ratios
-(lamina ÷ tar; the aim is ≤ 1.2). lamina's load also hashes every byte, which tar does not;
-both sides end with their data on disk (lamina fsyncs, tar is followed by ``sync``).
+Builds a store holding one model whose weights are random bytes of ``--size-mb``, lays the
+same blobs out as an OCI layout (hard links) for tar, then runs, round after round, each
+lamina command right before its tar counterpart:
 
-    .venv/bin/python bench/bundle_vs_tar.py [--size-mb 2048] [--rounds 3]
+    save .tar       lamina save -o l.tar              tar -cf t.tar
+    load .tar       lamina load l.tar                 tar -xf t.tar
+    save .tar.zst   lamina save -o l.tar.zst          tar -cf - | zstd -1
+    load .tar.zst   lamina load l.tar.zst             zstd -dc | tar -xf -
+
+Both sides run as commands (lamina's times include its start-up) and end with their data on
+disk: lamina fsyncs before it reports success, tar is followed by ``sync``. lamina's load
+also hashes every byte and publishes nothing until all of it checks out, which tar does not.
+Prints the median seconds of each side, the ratio (lamina ÷ tar; the aim is ≤ 1.2) and the
+peak resident memory of each side, and the load average before and after (a busy box makes
+every figure noisy).
+
+    .venv/bin/python bench/bundle_vs_tar.py [--size-mb 2048] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,9 +39,9 @@ sys.path.insert(0, str(REPO))
 
 import store  # noqa: E402
 from ocitypes import Descriptor, Manifest, mediatypes  # noqa: E402
-from store import bundle  # noqa: E402
 
 MiB = 1024 * 1024
+LAMINA = [str(Path(sys.executable).with_name("lamina"))]
 
 
 def build(root: Path, size: int) -> store.Store:
@@ -54,18 +64,23 @@ def layout_for_tar(the_store: store.Store, folder: Path) -> None:
     (folder / "oci-layout").write_bytes(b'{"imageLayoutVersion":"1.0.0"}\n')
 
 
-def timed(step: Callable[[], object], before: Callable[[], object] | None = None) -> float:
-    if before is not None:
-        before()
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+@dataclass
+class Side:
+    seconds: list[float] = field(default_factory=list)
+    peak_rss: int = 0
+    """Bytes, the most any one of its processes held."""
 
-
-def sh(command: str) -> Callable[[], object]:
-    # lamina fsyncs what it writes before it reports success; tar's side is made durable too
-    # (sync), or it would be timed against the page cache.
-    return lambda: subprocess.run(f"{command} && sync", shell=True, check=True)
+    def run(self, command: str, before: Callable[[], None] | None, rss: Path) -> None:
+        if before is not None:
+            before()
+        os.sync()  # what earlier steps left dirty is not this step's to flush
+        # GNU time reports the peak of the shell and every process it waited for, in KiB
+        # (a child's own rusage would count the memory of this process it was forked from).
+        timed = ["/usr/bin/time", "-f", "%M", "-o", str(rss), "sh", "-c", command]
+        start = time.perf_counter()
+        subprocess.run(timed, check=True, stdout=subprocess.DEVNULL)
+        self.seconds.append(time.perf_counter() - start)
+        self.peak_rss = max(self.peak_rss, int(rss.read_text().split()[-1]) * 1024)
 
 
 def fresh(path: Path) -> Callable[[], None]:
@@ -76,9 +91,9 @@ def fresh(path: Path) -> Callable[[], None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=2048, help="weights size in MiB")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each contender")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument("--dir", type=Path, default=REPO / ".bench-tmp", help="scratch folder")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
@@ -91,39 +106,49 @@ def main() -> None:
             args.dir.rmdir()
 
 
-def run(work: Path, size: int, rounds: int) -> None:
-    source = build(work / "src", size)
-    layout_for_tar(source, work / "layout")
-    target = work / "dst"
-    out = work / "out"
-    out.mkdir()
-    pairs: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
-        ("save .tar",
-         lambda: timed(lambda: bundle.save(source, ["big"], out / "l.tar")),
-         lambda: timed(sh(f"tar -cf {out}/t.tar -C {work}/layout oci-layout blobs"))),
-        ("load .tar",
-         lambda: timed(lambda: bundle.load(store.Store(target), out / "l.tar"), fresh(target)),
-         lambda: timed(sh(f"tar -xf {out}/t.tar -C {target}"), fresh(target))),
-        ("save .tar.zst",
-         lambda: timed(lambda: bundle.save(source, ["big"], out / "l.tar.zst")),
-         lambda: timed(sh(f"tar -cf - -C {work}/layout oci-layout blobs | zstd -q -1 -f -o "
-                          f"{out}/t.tar.zst"))),
-        ("load .tar.zst",
-         lambda: timed(lambda: bundle.load(store.Store(target), out / "l.tar.zst"),
-                       fresh(target)),
-         lambda: timed(sh(f"zstd -q -dc {out}/t.tar.zst | tar -xf - -C {target}"),
-                       fresh(target))),
+def steps(work: Path) -> list[tuple[str, str, str, Callable[[], None] | None]]:
+    src, dst, out, layout = work / "src", work / "dst", work / "out", work / "layout"
+    lamina = " ".join(LAMINA)
+    reset = fresh(dst)
+    return [
+        ("save .tar", f"{lamina} --home {src} save big -o {out}/l.tar -q",
+         f"tar -cf {out}/t.tar -C {layout} oci-layout blobs && sync", None),
+        ("load .tar", f"{lamina} --home {dst} load {out}/l.tar -q",
+         f"tar -xf {out}/t.tar -C {dst} && sync", reset),
+        ("save .tar.zst", f"{lamina} --home {src} save big -o {out}/l.tar.zst -q",
+         f"tar -cf - -C {layout} oci-layout blobs | zstd -q -1 -f -o {out}/t.tar.zst && sync",
+         None),
+        ("load .tar.zst", f"{lamina} --home {dst} load {out}/l.tar.zst -q",
+         f"zstd -q -dc {out}/t.tar.zst | tar -xf - -C {dst} && sync", reset),
     ]
-    print(f"one model of {size // MiB} MiB of random weights, {rounds} alternating rounds")
-    print(f"{'step':<16}{'lamina s':>10}{'tar s':>10}{'ratio':>8}")
-    for label, ours, theirs in pairs:
-        mine: list[float] = []
-        tars: list[float] = []
-        for _ in range(rounds):
-            mine.append(ours())
-            tars.append(theirs())
-        a, b = statistics.median(mine), statistics.median(tars)
-        print(f"{label:<16}{a:>10.3f}{b:>10.3f}{a / b:>8.2f}")
+
+
+def run(work: Path, size: int, rounds: int) -> None:
+    build(work / "src", size)
+    layout_for_tar(store.Store(work / "src"), work / "layout")
+    (work / "out").mkdir()
+    plan = steps(work)
+    sides = {label: (Side(), Side()) for label, *_ in plan}
+    load_before = os.getloadavg()
+    for _ in range(rounds):
+        for label, ours, theirs, before in plan:
+            mine, tar = sides[label]
+            mine.run(ours, before, work / "rss")
+            tar.run(theirs, before, work / "rss")
+    load_after = os.getloadavg()
+    print(f"one model of {size // MiB} MiB of random weights, {rounds} alternating rounds, "
+          f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after")
+    print(f"{'step':<15}{'lamina s':>10}{'tar s':>8}{'ratio':>7}"
+          f"{'lamina RSS':>12}{'tar RSS':>9}")
+    for label, (mine, tar) in sides.items():
+        a, b = statistics.median(mine.seconds), statistics.median(tar.seconds)
+        print(f"{label:<15}{a:>10.2f}{b:>8.2f}{a / b:>7.2f}"
+              f"{mine.peak_rss / MiB:>9.0f} MB{tar.peak_rss / MiB:>6.0f} MB")
+    spread = {label: (min(m.seconds), max(m.seconds), min(t.seconds), max(t.seconds))
+              for label, (m, t) in sides.items()}
+    for label, (a0, a1, b0, b1) in spread.items():
+        print(f"  {label:<13} lamina {a0:.2f} to {a1:.2f} s, tar {b0:.2f} to {b1:.2f} s")
 
 
 if __name__ == "__main__":

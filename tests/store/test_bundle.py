@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import zstandard
 
 import modelfile
 import store
+from ocitypes import Descriptor, Manifest, mediatypes
 from store import bundle
 from store.bundle import BundleInvalid
 from tests.conftest import MakeGGUF
@@ -121,3 +124,89 @@ def test_not_a_bundle(tmp_path: Path) -> None:
     path.write_bytes(b"hello, not a tar at all" * 100)
     with pytest.raises(BundleInvalid):
         bundle.load(store.Store(tmp_path / "s"), path)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.95, 0.9999])
+def test_a_truncated_zst_imports_nothing(source: store.Store, tmp_path: Path,
+                                         keep: float) -> None:
+    out = tmp_path / "b.tar.zst"
+    bundle.save(source, ["m", "me/child:v2"], out)
+    raw = out.read_bytes()
+    out.write_bytes(raw[: int(len(raw) * keep)])
+    target = store.Store(tmp_path / "b")
+    with pytest.raises(BundleInvalid, match="nothing was imported"):
+        bundle.load(target, out)
+    assert list(target.names()) == []
+    assert not target.layout.blobs.exists() or list(target.layout.blobs.iterdir()) == []
+
+
+def test_a_zst_of_several_frames_loads(source: store.Store, tmp_path: Path) -> None:
+    plain = tmp_path / "b.tar"
+    bundle.save(source, ["m"], plain)
+    raw = plain.read_bytes()
+    cut = len(raw) // 3
+    compressor = zstandard.ZstdCompressor(level=1)
+    out = tmp_path / "frames.tar.zst"  # as pzstd writes: independent frames, one after another
+    out.write_bytes(compressor.compress(raw[:cut]) + compressor.compress(raw[cut:]))
+    loaded = bundle.load(store.Store(tmp_path / "b"), out)
+    assert [str(n) for n, _ in loaded.models] == ["registry.ollama.ai/library/m:latest"]
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.zst"])
+def test_progress_counts_the_bundle_file(source: store.Store, tmp_path: Path,
+                                         suffix: str) -> None:
+    out = tmp_path / f"b{suffix}"
+    bundle.save(source, ["m", "me/child:v2"], out)
+    seen: list[int] = []
+    bundle.load(store.Store(tmp_path / "b"), out, progress=seen.append)
+    assert sum(seen) == out.stat().st_size and all(n > 0 for n in seen)
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.zst"])
+def test_blobs_already_present_are_not_written(source: store.Store, tmp_path: Path,
+                                               suffix: str) -> None:
+    out = tmp_path / f"b{suffix}"
+    bundle.save(source, ["m"], out)
+    target = store.Store(tmp_path / "b")
+    weights = max(source.manifest(source.resolve("m")).layers, key=lambda d: d.size)
+    with source.blobs.open(weights.digest) as handle:
+        target.blobs.put_stream(iter(lambda: handle.read(1 << 20), b""))
+    before = os.stat(target.blobs.path(weights.digest))
+    loaded = bundle.load(target, out)
+    after = os.stat(target.blobs.path(weights.digest))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert loaded.present == 1 and store.verify(target).ok
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.zst"])
+def test_load_memory_does_not_grow_with_the_blob(tmp_path: Path, suffix: str) -> None:
+    source = store.Store(tmp_path / "a")
+    size = 48 * 1024 * 1024
+    chunk = os.urandom(1 << 20)
+    weights = source.blobs.put_stream(chunk for _ in range(size >> 20))
+    config = source.blobs.put_bytes(b'{"model_format":"gguf"}\n')
+    source.write_manifest(store.Name.parse("big"), Manifest(
+        Descriptor(mediatypes.CONFIG, config.digest, config.size),
+        (Descriptor(mediatypes.MODEL, weights.digest, weights.size),)))
+    out = tmp_path / f"big{suffix}"
+    bundle.save(source, ["big"], out)
+    tracemalloc.start()
+    try:
+        bundle.load(store.Store(tmp_path / "b"), out)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 2, f"load held {peak} bytes at once for a {size}-byte blob"
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.GNUTYPE_SPARSE])
+def test_links_and_sparse_members_are_refused(tmp_path: Path, kind: bytes) -> None:
+    out = tmp_path / "b.tar"
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("blobs/sha256/" + "a" * 64)
+        info.type = kind
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+    target = store.Store(tmp_path / "s")
+    with pytest.raises(BundleInvalid, match="plain files only"):
+        bundle.load(target, out)
