@@ -89,14 +89,21 @@ class Ledger:
 
     @contextlib.contextmanager
     def editing(self) -> Iterator[Ledger]:
-        """Hold the ledger's lock, read it, and write it back when the block succeeds."""
+        """Hold the ledger's lock, read it, and write it back, also when the block fails: an
+        export that stops halfway (a full disk) has recorded what it placed, so ``--remove``
+        can still take it away."""
         from .. import locks
 
         with storage_errors(self.lock_path):
             self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         with locks.exclusive(self.lock_path):
             self.entries = self._read()
-            yield self
+            try:
+                yield self
+            except BaseException:
+                with contextlib.suppress(Exception):  # the block's error is the one to tell
+                    self._write()
+                raise
             self._write()
 
     def read(self) -> Ledger:

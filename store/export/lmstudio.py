@@ -122,20 +122,23 @@ def export(store: Store, name: str | Name, root: Path, *, method: LinkMethod | N
     with Ledger(store.layout).editing() as ledger:
         entry = ledger.find(TARGET, home, str(found)) or Entry(TARGET, str(home), str(found))
         session = Session(store, ledger, entry, force, method, trust_size=False)
-        owner, model = _free_hub_names(ledger, entry, home, found)
-        yaml_path = home / "hub" / "models" / owner / model / "model.yaml"
-        document, yaml_warnings = modelyaml.definition(
-            f"{owner}/{model}", f"{publisher}/{repo}".lower(), _sources(found), settings)
-        yaml_bytes = modelyaml.dump(document, HEADER).encode("utf-8")
-        _check_yaml(session, yaml_path, yaml_bytes)
-        for descriptor, dst, _ in placements:
-            session.check_free(descriptor, dst)
-        make_dirs(folder, entry.dirs)
-        for descriptor, dst, role in placements:
-            session.link_blob(descriptor, dst, role)
-        session.sync()
-        _write_yaml(session, yaml_path, yaml_bytes)
-        ledger.put(entry)
+        try:
+            owner, model = _free_hub_names(ledger, entry, home, found)
+            yaml_path = home / "hub" / "models" / owner / model / "model.yaml"
+            document, yaml_warnings = modelyaml.definition(
+                f"{owner}/{model}", f"{publisher}/{repo}".lower(), _sources(found), settings)
+            yaml_bytes = modelyaml.dump(document, HEADER).encode("utf-8")
+            _check_yaml(session, yaml_path, yaml_bytes)
+            for descriptor, dst, _ in placements:
+                session.check_free(descriptor, dst)
+            make_dirs(folder, entry.dirs)
+            for descriptor, dst, role in placements:
+                session.link_blob(descriptor, dst, role)
+            session.sync()
+            _write_yaml(session, yaml_path, yaml_bytes)
+        finally:
+            if entry.files or entry.dirs:  # what a failed export placed stays removable
+                ledger.put(entry)
     return ExportResult(TARGET, home, found, tuple(session.files),
                         (*warnings, *yaml_warnings))
 

@@ -52,22 +52,25 @@ def export(store: Store, name: str | Name, root: Path, *, method: LinkMethod | N
     with Ledger(store.layout).editing() as ledger:
         entry = ledger.find(TARGET, root, str(found)) or Entry(TARGET, str(root), str(found))
         session = Session(store, ledger, entry, force, method)
-        if existing is not None and existing != data and not force:
-            raise ExportConflict(str(manifest_path), "a different manifest for this name")
-        make_dirs(target.blobs, entry.dirs)
-        for descriptor in _unique(manifest.descriptors()):
-            session.link_blob(descriptor, target.blob(descriptor.digest), "blob")
-        session.sync()  # every blob durable before a manifest names them
-        make_dirs(manifest_path.parent, entry.dirs)
-        if existing == data:
-            if session.owns(manifest_path):
+        try:
+            if existing is not None and existing != data and not force:
+                raise ExportConflict(str(manifest_path), "a different manifest for this name")
+            make_dirs(target.blobs, entry.dirs)
+            for descriptor in _unique(manifest.descriptors()):
+                session.link_blob(descriptor, target.blob(descriptor.digest), "blob")
+            session.sync()  # every blob durable before a manifest names them
+            make_dirs(manifest_path.parent, entry.dirs)
+            if existing == data:
+                if session.owns(manifest_path):
+                    session.record(manifest_path)
+                session.files.append(PlacedFile(manifest_path, "manifest", "unchanged", len(data)))
+            else:
+                write_atomically(manifest_path, data)
                 session.record(manifest_path)
-            session.files.append(PlacedFile(manifest_path, "manifest", "unchanged", len(data)))
-        else:
-            write_atomically(manifest_path, data)
-            session.record(manifest_path)
-            session.files.append(PlacedFile(manifest_path, "manifest", "written", len(data)))
-        ledger.put(entry)
+                session.files.append(PlacedFile(manifest_path, "manifest", "written", len(data)))
+        finally:
+            if entry.files or entry.dirs:  # what a failed export placed stays removable
+                ledger.put(entry)
     return ExportResult(TARGET, root, found, tuple(session.files))
 
 

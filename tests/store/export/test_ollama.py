@@ -160,3 +160,33 @@ def test_remove_without_an_export_says_so(small_store: store.Store, tmp_path: Pa
 def test_default_root() -> None:
     assert ollama.default_root({"OLLAMA_MODELS": "/x/y"}) == Path("/x/y")
     assert ollama.default_root({}, home=Path("/h")) == Path("/h/.ollama/models")
+
+
+def test_an_export_that_fails_halfway_can_still_be_removed(
+    small_store: store.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from store.errors import StorageError, storage_errors
+    from store.export import common
+
+    real = common.place_file
+    placed: list[Path] = []
+
+    def fills_the_disk(src: Path, dst: Path, *args: object, **kwargs: object) -> LinkMethod:
+        if placed:
+            with storage_errors(dst, "cannot place the file"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+        placed.append(dst)
+        return real(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(common, "place_file", fills_the_disk)
+    root = tmp_path / "ollama"
+    with pytest.raises(StorageError, match="disk is full"):
+        ollama.export(small_store, "tiny", root)
+    assert placed and placed[0].exists()  # one blob went in before the disk filled
+
+    monkeypatch.undo()
+    result = ollama.remove(small_store, "tiny", root)
+    assert result.removed == (placed[0],)
+    assert not root.exists() or not any(root.rglob("*"))
