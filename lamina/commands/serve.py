@@ -32,6 +32,16 @@ def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value.rstrip("/")
 
 
+def _host_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A host name alone: the redirect keeps the request's port and scheme."""
+    from registry.reference import is_host
+
+    if value is not None and (not is_host(value) or value.rsplit("]", 1)[-1].count(":")):
+        raise click.BadParameter(f"{value!r} is not a host name (no scheme, port or path), "
+                                 "e.g. blobs.registry.example")
+    return value
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 for every interface).")
@@ -53,7 +63,7 @@ def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--public-url", callback=_public_url,
               help="scheme://host[:port] clients reach this server at, for absolute "
                    "Locations (default: what each client used).")
-@click.option("--redirect-host",
+@click.option("--redirect-host", callback=_host_name,
               help="Send blob GETs to this host name (same port) with a signed 307.")
 @click.option("--mirror", metavar="URL", callback=_public_url,
               help="Pull-through mirror of this registry (e.g. https://registry.ollama.ai): "

@@ -58,3 +58,10 @@ def test_login_without_a_terminal_says_which_options_to_give() -> None:
         assert (code, out) == (2, "")
         assert "no terminal to ask for the" in err and "--password-stdin" in err
         assert "Aborted" not in err
+
+
+@pytest.mark.parametrize("value", ["", "a b", "x:80", "http://x", "x/y"])
+def test_serve_refuses_a_redirect_host_that_is_not_a_host_name(value: str) -> None:
+    code, out, err = run("serve", "--port", "0", "--redirect-host", value)
+    assert (code, out) == (2, "")
+    assert "is not a host name (no scheme, port or path)" in err
