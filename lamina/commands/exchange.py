@@ -220,6 +220,11 @@ def save(app: App, names: tuple[str, ...], out: Path, as_json: bool, quiet: bool
     if str(out) == "-":
         raise click.UsageError("-o -: a bundle is written to a file and renamed into place only "
                                "once complete; give the path of the file to write")
+    if out.is_symlink() or (out.exists() and not out.is_file() and not out.is_dir()):
+        # /dev/full, a pipe, /dev/stdout: renaming the finished bundle would replace them
+        raise click.UsageError(f"{out} is a link, device, pipe or socket: a bundle is renamed "
+                               "into place once complete, which would replace it; give the "
+                               "path of a file")
     store = app.store()
     total = sum(store.manifest(store.resolve(n)).total_size for n in names)
     with app.progress(f"saving {out.name}", total) as progress:

@@ -65,3 +65,23 @@ def test_serve_refuses_a_redirect_host_that_is_not_a_host_name(value: str) -> No
     code, out, err = run("serve", "--port", "0", "--redirect-host", value)
     assert (code, out) == (2, "")
     assert "is not a host name (no scheme, port or path)" in err
+
+
+def test_save_never_replaces_a_device_pipe_or_link(homes: Path, tiny_gguf: Path) -> None:
+    import os
+    import stat
+
+    (homes / "Modelfile").write_text("FROM ./tiny.gguf\n")
+    assert run("create", "m", "-q")[0] == 0
+    fifo = homes / "fifo"
+    os.mkfifo(fifo)
+    target = homes / "kept.tar"
+    target.write_bytes(b"mine")
+    link = homes / "link.tar"
+    link.symlink_to(target)
+    for out in (fifo, link):  # not /dev/null: were this broken, root would replace it
+        code, stdout, err = run("save", "m", "-o", str(out))
+        assert (code, stdout) == (2, ""), err
+        assert "is a link, device, pipe or socket" in err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    assert target.read_bytes() == b"mine"
