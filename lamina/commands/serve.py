@@ -42,6 +42,27 @@ def _host_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _mirror_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An upstream registry's scheme://host[:port]; its credentials come from ``lamina login``,
+    never from the URL."""
+    url = _public_url(ctx, param, value)
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from registry.reference import InvalidReference, Reference
+
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise click.BadParameter("give no credentials in the URL; run `lamina login HOST` "
+                                 "for the upstream instead")
+    try:
+        Reference(parts.netloc.lower(), "library/mirror", "latest")
+    except InvalidReference:
+        raise click.BadParameter(f"{parts.netloc!r} is not a host name[:port]") from None
+    return url
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 for every interface).")
@@ -65,7 +86,7 @@ def _host_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
                    "Locations (default: what each client used).")
 @click.option("--redirect-host", callback=_host_name,
               help="Send blob GETs to this host name (same port) with a signed 307.")
-@click.option("--mirror", metavar="URL", callback=_public_url,
+@click.option("--mirror", metavar="URL", callback=_mirror_url,
               help="Pull-through mirror of this registry (e.g. https://registry.ollama.ai): "
                    "what the store lacks is fetched from it once, then served locally.")
 @click.option("--mirror-ttl", metavar="SECONDS", type=click.FloatRange(min=0), default=300.0,

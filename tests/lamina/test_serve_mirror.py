@@ -179,6 +179,9 @@ def test_serve_mirror_usage_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     for args, text in ((["--mirror", "ftp://example.org"], "is not scheme://host[:port]"),
                        (["--mirror", "https://example.org/v2/"], "is not scheme://host[:port]"),
+                       (["--mirror", "http://"], "is not scheme://host[:port]"),
+                       (["--mirror", "https://ünïcode.example"], "is not a host name"),
+                       (["--mirror", "http://user:pw@host"], "run `lamina login HOST`"),
                        (["--mirror-ttl", "5"], "--mirror-ttl needs --mirror URL"),
                        (["--mirror", "https://x.org", "--mirror-ttl", "-1"], "-1")):
         result = runner.invoke(main, ["--home", str(tmp_path), "serve", *args],
