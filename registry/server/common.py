@@ -145,6 +145,17 @@ _OCI_CODES: tuple[tuple[type[Exception], ErrorCode], ...] = (
 )
 
 
+def _message(error: Exception, code: ErrorCode) -> str:
+    """What a client is told: for something missing, the spec's words and what was asked for,
+    not the store's own text, whose advice (``see 'lamina list'``) is for the server's user."""
+    subject = getattr(error, "digest", None) or getattr(error, "name", None)
+    if not isinstance(error, LookupError) or not isinstance(subject, str):
+        return str(error)
+    reason = getattr(error, "reason", "")
+    return f"{code.text}: {subject}" + (f" ({reason})" if isinstance(reason, str) and reason
+                                         else "")
+
+
 def translate(error: Exception) -> RegistryError:
     """The answer for an error a handler let through: the store's failures by kind, anything
     else a 500 UNKNOWN (logged, and never with a traceback in the body)."""
@@ -154,6 +165,6 @@ def translate(error: Exception) -> RegistryError:
         return RegistryError(416, ErrorCode.BLOB_UPLOAD_INVALID, str(error))
     for kind, code in _OCI_CODES:
         if isinstance(error, kind):
-            return RegistryError.of(code, str(error))
+            return RegistryError.of(code, _message(error, code))
     log.exception("internal error", exc_info=error)
     return RegistryError.of(ErrorCode.UNKNOWN, "internal server error; see the server's log")
