@@ -13,6 +13,7 @@ blob becomes read-only, as every file the store links is.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,7 @@ def from_lmstudio(store: Store, models: Path) -> list[Adopted]:
     """Adopt every GGUF two levels below LM Studio's models folder."""
     if not Path(models).is_dir():
         raise StoreError(f"{models} is not a folder; give LM Studio's home or models folder")
+    models = Path(os.path.abspath(models))  # FROM lines are read against each model's folder
     import modelfile
 
     from .create import create

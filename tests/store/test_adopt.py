@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 import store
 from store import adopt
 from store.export import lmstudio
@@ -98,6 +100,16 @@ def test_import_from_lmstudio(tmp_path: Path, make_gguf: MakeGGUF) -> None:
     shown = store.show(the_store, "bartowski/Qwen3-8B-GGUF:Q4_K_M")
     kinds = [layer.media_type.rsplit(".", 1)[1] for layer in shown.layers]
     assert kinds == ["model", "projector"]
+
+
+def test_import_from_a_relative_lmstudio_folder(
+    tmp_path: Path, make_gguf: MakeGGUF, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_gguf("lms/models/pub/repo/m-Q4_K_M.gguf")
+    monkeypatch.chdir(tmp_path)
+    results = adopt.from_lmstudio(store.Store(tmp_path / "home"), Path("lms/models"))
+    assert [(r.name, r.status, r.detail) for r in results] == [
+        ("pub/repo:Q4_K_M", "imported", "")]
 
 
 def test_an_lmstudio_export_imports_back_as_the_same_model(
