@@ -4,21 +4,25 @@ has checked everything else it depends on (an offline bundle's ``load`` publishe
 until every blob and manifest of the bundle has checked out).
 
 Speed without memory: the bytes move through a few reused buffers (peak memory does not grow
-with the blob), and the jobs overlap in threads, since ``os.write``, hashlib on large buffers,
-the kernel's ``copy_file_range`` and zstd all let go of the GIL:
+with the blob) and three threads overlap, since reading (or zstd's decompressing),
+``os.write`` and hashlib on large buffers all let go of the GIL:
 
-    fill        the caller's thread reads (e.g. decompresses) → a writer thread → a hasher
-    copy_range  the caller's thread has the kernel copy a file range → a hasher re-reads the
-                temp file's new bytes, so what gets published is exactly what was hashed
+    the caller's thread fills a free buffer → the writer writes it → the hasher hashes it
+    and hands it back
 
-The writer (or the copying thread) fsyncs while the hasher finishes, so the flush to disk
-overlaps the hashing.
+Where the file system allows, the writer uses direct I/O: the bytes go from the buffer to
+the disk without being copied into the page cache, which spares the CPU a copy of every byte
+and the final fsync a wait for all of them (measured on ext4 for a 2 GiB blob: a third of
+the CPU time, no flush at the end). ``copy_file_range`` was measured too: on file systems
+without reflinks it copies through the page cache, so every byte is copied, read back to be
+hashed and flushed at the end, and a tar member's 512-byte-aligned offset rules reflinks out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import queue
 import threading
@@ -27,33 +31,29 @@ from pathlib import Path
 
 from ocitypes import Digest
 
-from ..errors import DigestMismatch, storage_errors
+from ..errors import storage_errors
 from ..hashcache import Hasher, Progress
 from ..link import write_all
 from .shelf import Shelf
 
 __all__ = ["BUFFERS", "BUFFER_SIZE", "ReadInto", "StagedBlob"]
 
-BUFFER_SIZE = 4 << 20
-"""Big enough that each call hands the kernel or hashlib a lot of work, small enough to stay
-in the CPU's caches between the writer and the hasher."""
+BUFFER_SIZE = 8 << 20
+"""Big enough that each call hands the kernel, the disk or hashlib a lot of work at once."""
+DIRECT_ALIGN = 4096
+"""Direct writes go in whole multiples of this (the page size; it covers the block size of
+the disks lamina meets)."""
 BUFFERS = 4
 """Buffers in flight: the reader gets at most this far ahead of the writer and the hasher."""
-COPY_STEP = 16 << 20
-"""Bytes per ``copy_file_range`` call; the hasher follows a step behind."""
 
 ReadInto = Callable[[memoryview], int]
 """Fills the view from its start, returning how many bytes it put there (0 at the end)."""
 
-_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
-                             errno.EBADF, errno.EPERM})
-"""What ``copy_file_range`` says when these two files cannot be copied in the kernel."""
-
 
 class StagedBlob:
-    """One temp file in the blobs folder, written once (``fill`` or ``copy_range``) and hashed
-    while written; ``publish`` renames it into place if it hashed to what was expected.
-    Closing it unpublished removes it."""
+    """One temp file in the blobs folder, written once (``fill``) and hashed while written;
+    ``publish`` renames it into place if it hashed to what was expected. Closing it
+    unpublished removes it."""
 
     def __init__(self, shelf: Shelf) -> None:
         self._shelf = shelf
@@ -61,7 +61,7 @@ class StagedBlob:
         self.path: Path = self._exit.enter_context(shelf.temp())
         try:
             with storage_errors(shelf.layout.blobs, "cannot stage a blob"):
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except BaseException:
             self._exit.close()
             raise
@@ -94,38 +94,9 @@ class StagedBlob:
         with storage_errors(self.path, "cannot stage a blob"):
             writer.raise_error()
             hasher.raise_error()
-        return self._seal(hasher, done)
-
-    def copy_range(self, src: int, offset: int, size: int,
-                   progress: Progress | None = None) -> int:
-        """Copy up to ``size`` bytes of file ``src`` from ``offset`` in the kernel (no bytes
-        pass through Python), hashing them as they land; ``fill`` from ``src`` instead where
-        the file systems cannot. How many bytes there were: fewer means ``src`` ended early."""
-        self._check_unwritten()
-        with storage_errors(self.path, "cannot stage a blob"):
-            first = _kernel_copy(src, self._fd, min(COPY_STEP, size), offset, 0) if size else 0
-        if first is None or (first == 0 and size):  # 0 at once: maybe a kernel that cannot
-            return self.fill(_preader(src, offset), size, progress)
-        hasher = _Hasher(reread=self._fd)
-        done = 0
-        try:
-            with storage_errors(self.path, "cannot stage a blob"):
-                copied = first
-                while copied:
-                    hasher.put_range(done, copied)
-                    done += copied
-                    if progress is not None:
-                        progress(copied)
-                    if done == size:
-                        break
-                    copied = os.copy_file_range(src, self._fd, min(COPY_STEP, size - done),
-                                                offset + done, done)
-                os.fsync(self._fd)
-        finally:
-            hasher.finish()
-        with storage_errors(self.path, "cannot stage a blob"):
-            hasher.raise_error()
-        return self._seal(hasher, done)
+        self.size = done
+        self.digest = hasher.digest
+        return done
 
     def publish(self, expected: Digest) -> bool:
         """Rename the staged bytes into place as ``expected`` through the shelf's one publish
@@ -138,25 +109,6 @@ class StagedBlob:
     def _check_unwritten(self) -> None:
         if self.digest is not None:
             raise RuntimeError("a staged blob is written once")
-
-    def _seal(self, hasher: _Hasher, done: int) -> int:
-        if hasher.size != done:  # the temp file shrank under us: no digest to trust
-            raise DigestMismatch(f"{done} bytes", f"{hasher.size} hashed", what=str(self.path))
-        self.size = done
-        self.digest = hasher.digest
-        return done
-
-
-def _kernel_copy(src: int, dst: int, count: int, src_at: int, dst_at: int) -> int | None:
-    """``copy_file_range``, or None where it does not work between these two files."""
-    if not hasattr(os, "copy_file_range"):
-        return None
-    try:
-        return os.copy_file_range(src, dst, count, src_at, dst_at)
-    except OSError as exc:
-        if exc.errno in _NO_KERNEL_COPY:
-            return None
-        raise
 
 
 def _feed(readinto: ReadInto, size: int, writer: _Writer, progress: Progress | None) -> int:
@@ -174,16 +126,22 @@ def _feed(readinto: ReadInto, size: int, writer: _Writer, progress: Progress | N
     return done
 
 
-def _preader(fd: int, offset: int) -> ReadInto:
-    position = offset
+def _set_direct(fd: int, *, on: bool) -> bool:
+    """Turn direct I/O on or off for ``fd``; whether it is on now. Writing a blob that is not
+    going to be read back at once, direct I/O spares the CPU copying every byte into the page
+    cache and fsync the wait to flush them all at the end; where it is missing or refused
+    (tmpfs, macOS), writes go through the page cache as usual."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return False
+    import fcntl  # POSIX only, like O_DIRECT
 
-    def readinto(view: memoryview) -> int:
-        nonlocal position
-        count = os.preadv(fd, [view], position)
-        position += count
-        return count
-
-    return readinto
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | flag if on else flags & ~flag)
+    except OSError:
+        return False
+    return on
 
 
 class _Worker:
@@ -193,8 +151,7 @@ class _Worker:
     name = "lamina-blob-worker"
 
     def __init__(self) -> None:
-        self._inbox: queue.SimpleQueue[tuple[memoryview | None, int, int] | None] = (
-            queue.SimpleQueue())
+        self._inbox: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
@@ -205,10 +162,10 @@ class _Worker:
 
     def _run(self) -> None:
         while (item := self._inbox.get()) is not None:
-            buffer, start, count = item
+            buffer, count = item
             if self.error is None:
                 try:
-                    self._work(buffer, start, count)
+                    self._work(buffer, count)
                 except BaseException as exc:  # raised again in the caller's thread
                     self.error = exc
             self._done(buffer, count)
@@ -218,10 +175,13 @@ class _Worker:
             except BaseException as exc:
                 self.error = exc
 
-    def _work(self, buffer: memoryview | None, start: int, count: int) -> None:
+    def put(self, buffer: memoryview, count: int) -> None:
+        self._inbox.put((buffer, count))
+
+    def _work(self, buffer: memoryview, count: int) -> None:
         raise NotImplementedError
 
-    def _done(self, buffer: memoryview | None, count: int) -> None:
+    def _done(self, buffer: memoryview, count: int) -> None:
         """Pass the buffer on, done with or not."""
 
     def _last(self) -> None:
@@ -237,41 +197,20 @@ class _Worker:
 
 
 class _Hasher(_Worker):
-    """SHA-256 of the buffers handed over (each then goes back to its pool), or of ranges of
-    a file it reads back through one reused buffer."""
+    """SHA-256 of the buffers handed over, each then given back to the pool."""
 
     name = "lamina-blob-hasher"
 
-    def __init__(self, *, reread: int | None = None) -> None:
-        self._reread = reread
-        self._scratch = memoryview(bytearray(BUFFER_SIZE)) if reread is not None else None
+    def __init__(self) -> None:
         self._sha = Hasher()
         self.pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         super().__init__()
 
-    def put(self, buffer: memoryview, count: int) -> None:
-        self._inbox.put((buffer, 0, count))
+    def _work(self, buffer: memoryview, count: int) -> None:
+        self._sha.update(buffer[:count])
 
-    def put_range(self, offset: int, count: int) -> None:
-        self._inbox.put((None, offset, count))
-
-    def _work(self, buffer: memoryview | None, start: int, count: int) -> None:
-        if buffer is not None:
-            self._sha.update(buffer[:count])
-            return
-        assert self._reread is not None and self._scratch is not None
-        while count:
-            got = os.preadv(self._reread, [self._scratch[: min(len(self._scratch), count)]],
-                            start)
-            if not got:
-                return  # the file is shorter than it was: the sizes will disagree
-            self._sha.update(self._scratch[:got])
-            start += got
-            count -= got
-
-    def _done(self, buffer: memoryview | None, count: int) -> None:
-        if buffer is not None:
-            self.pool.put(buffer)
+    def _done(self, buffer: memoryview, count: int) -> None:
+        self.pool.put(buffer)
 
     @property
     def size(self) -> int:
@@ -291,19 +230,24 @@ class _Writer(_Worker):
         self._fd = fd
         self.hasher = hasher
         self.pool = hasher.pool
-        for _ in range(BUFFERS):
-            self.pool.put(memoryview(bytearray(BUFFER_SIZE)))
+        for _ in range(BUFFERS):  # page-aligned memory, as direct I/O wants it
+            self.pool.put(memoryview(mmap.mmap(-1, BUFFER_SIZE)))
+        self._direct = _set_direct(fd, on=True)
         super().__init__()
 
-    def put(self, buffer: memoryview, count: int) -> None:
-        self._inbox.put((buffer, 0, count))
+    def _work(self, buffer: memoryview, count: int) -> None:
+        if self._direct and count % DIRECT_ALIGN:  # a ragged end: the rest goes buffered
+            self._direct = _set_direct(self._fd, on=False)
+        try:
+            write_all(self._fd, buffer[:count])
+        except OSError as exc:
+            if not self._direct or exc.errno != errno.EINVAL:
+                raise
+            # Direct I/O the file system turned down after all; the offset is unchanged.
+            self._direct = _set_direct(self._fd, on=False)
+            write_all(self._fd, buffer[:count])
 
-    def _work(self, buffer: memoryview | None, start: int, count: int) -> None:
-        assert buffer is not None
-        write_all(self._fd, buffer[:count])
-
-    def _done(self, buffer: memoryview | None, count: int) -> None:
-        assert buffer is not None
+    def _done(self, buffer: memoryview, count: int) -> None:
         if self.error is None:
             self.hasher.put(buffer, count)
         else:

@@ -2,10 +2,9 @@
 bytes through Python more than the format needs.
 
 ``tarfile`` parses the headers only (all the name, PAX and GNU rules stay its job); blob bytes
-go straight from the bundle into a staged blob: for a plain tar the kernel copies the
-member's range of the file (``copy_file_range``), for a ``.zst`` one zstd decompresses into
-the staged blob's reused buffers. Blobs the caller skips are seeked past (plain) or
-decompressed into one scratch buffer and dropped (zstd).
+go straight from the bundle into a staged blob's reused buffers: read from the member's
+offset for a plain tar, decompressed into them by zstd for a ``.zst`` one. Blobs the caller
+skips are seeked past (plain) or decompressed into one scratch buffer and dropped (zstd).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from ..blobs.staging import StagedBlob
+from ..blobs.staging import ReadInto, StagedBlob
 from ..errors import storage_errors
 from .ocilayout import BundleInvalid
 
@@ -71,12 +70,11 @@ class Members:
     def stage(self, member: tarfile.TarInfo, blob: StagedBlob) -> None:
         """Write a member's bytes into a staged blob, hashed on the way."""
         if self._stream is not None:
-            stream = self._stream
-            done = blob.fill(stream.readinto, member.size,
+            done = blob.fill(self._stream.readinto, member.size,
                              lambda _: self._meter.report_to(self._raw.tell()))
         else:
-            done = blob.copy_range(self._raw.fileno(), member.offset_data, member.size,
-                                   self._meter.add)
+            done = blob.fill(_file_range(self._raw.fileno(), member.offset_data), member.size,
+                             self._meter.add)
         if done != member.size:
             raise BundleInvalid(f"it ends inside {member.name} (a truncated file?)")
 
@@ -109,6 +107,20 @@ def open_members(path: Path, progress: Progress | None = None) -> Iterator[Membe
             if type(exc).__module__.startswith("zstandard"):
                 raise BundleInvalid(f"damaged zstd stream ({exc})") from exc
             raise
+
+
+def _file_range(fd: int, offset: int) -> ReadInto:
+    """Reads of a plain bundle from a member's offset on, past the buffered file tarfile
+    reads headers through."""
+    position = offset
+
+    def readinto(view: memoryview) -> int:
+        nonlocal position
+        count = os.preadv(fd, [view], position)
+        position += count
+        return count
+
+    return readinto
 
 
 class _Decompressed:

@@ -1,5 +1,5 @@
-"""Staged blobs: written once (from a reader or by the kernel from a file range), hashed on the
-way, published through the shelf's one step only as the digest they hash to."""
+"""Staged blobs: written once through reused buffers (directly to the disk where it can),
+hashed on the way, published through the shelf's one step only as the digest they hash to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import errno
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,6 @@ DIGEST = store.Digest(hashlib.sha256(DATA).hexdigest())
 @pytest.fixture
 def the_store(tmp_path: Path) -> store.Store:
     return store.Store(tmp_path / "s")
-
-
-@pytest.fixture
-def source(tmp_path: Path) -> Iterator[int]:
-    path = tmp_path / "bundle"
-    path.write_bytes(b"head" + DATA + b"tail")
-    fd = os.open(path, os.O_RDONLY)
-    yield fd
-    os.close(fd)
 
 
 def reader(data: bytes, step: int = 1 << 20) -> staging.ReadInto:
@@ -70,30 +60,52 @@ def test_fill_stops_where_the_reader_runs_dry(the_store: store.Store) -> None:
         assert blob.digest == store.Digest.of(DATA[:1000])
 
 
-def test_copy_range_copies_exactly_the_range(the_store: store.Store, source: int) -> None:
+def direct_io_works(folder: Path) -> bool:
+    try:
+        fd = os.open(folder / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    except (OSError, AttributeError):
+        return False
+    os.close(fd)
+    return True
+
+
+def test_fill_writes_directly_where_it_can_and_buffered_at_a_ragged_end(
+        the_store: store.Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if not direct_io_works(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    import fcntl
+
+    modes: list[tuple[int, bool]] = []
+    real = staging.write_all
+
+    def spy(fd: int, data: memoryview) -> None:
+        modes.append((len(data), bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT)))
+        real(fd, data)
+
+    monkeypatch.setattr(staging, "write_all", spy)
     with the_store.blobs.stage() as blob:
-        assert blob.copy_range(source, 4, len(DATA)) == len(DATA)
-        assert blob.digest == DIGEST
+        blob.fill(reader(DATA, step=len(DATA)), len(DATA))
         assert blob.path.read_bytes() == DATA
+    assert modes == [(staging.BUFFER_SIZE, True)] * 3 + [(12345, False)]
+
+
+def test_fill_goes_buffered_when_a_direct_write_is_refused(
+        the_store: store.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = staging.write_all
+    refused = []
+
+    def picky(fd: int, data: memoryview) -> None:
+        if not refused:
+            refused.append(len(data))
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd, data)
+
+    monkeypatch.setattr(staging, "write_all", picky)
+    monkeypatch.setattr(staging, "_set_direct", lambda fd, *, on: on)
+    with the_store.blobs.stage() as blob:
+        blob.fill(reader(DATA, step=len(DATA)), len(DATA))
+        assert blob.digest == DIGEST and blob.path.read_bytes() == DATA
         assert blob.publish(DIGEST)
-    assert the_store.blobs.read_bytes(DIGEST) == DATA
-
-
-def test_copy_range_past_the_end_is_short(the_store: store.Store, source: int) -> None:
-    with the_store.blobs.stage() as blob:
-        assert blob.copy_range(source, 4 + len(DATA) - 10, 100) == 14  # 10 + "tail"
-
-
-@pytest.mark.parametrize("code", [errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP])
-def test_copy_range_without_kernel_copy_reads_instead(
-        the_store: store.Store, source: int, monkeypatch: pytest.MonkeyPatch, code: int) -> None:
-    def refuse(*args: int) -> int:
-        raise OSError(code, os.strerror(code))
-
-    monkeypatch.setattr(os, "copy_file_range", refuse)
-    with the_store.blobs.stage() as blob:
-        assert blob.copy_range(source, 4, len(DATA)) == len(DATA)
-        assert blob.digest == DIGEST
 
 
 def test_publish_refuses_other_bytes_and_closing_removes_the_temp(
