@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 
 import ocitypes
 from ocitypes import Digest, Manifest, parse_any
@@ -87,7 +87,6 @@ class Mirror:
         self._sizes: dict[Digest, int] = {}
         self._checked: dict[tuple[str, str], float] = {}
         self._fills: set[Future[None]] = set()
-        self._pool = ThreadPoolExecutor(4, thread_name_prefix="lamina-mirror")
 
     # -- what the handlers call (blocking; run in worker threads) ----------------------------
 
@@ -135,9 +134,9 @@ class Mirror:
             fills = list(self._fills)
         wait(fills, timeout)
 
-    def close(self) -> None:
-        """Stop fills not yet begun, wait for running ones, close the upstream connections."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, timeout: float = 30.0) -> None:
+        """Give running fills ``timeout`` seconds, then close the upstream connections."""
+        self.settle(timeout)
         self.transport.close()
 
     # -- manifests ---------------------------------------------------------------------------
@@ -189,9 +188,19 @@ class Mirror:
                 self._pending[key] = fetched
             for descriptor in parsed.descriptors():
                 self._sizes[descriptor.digest] = descriptor.size
-            future = self._pool.submit(self._fill, repository, reference, fetched, parsed, keys)
+            future: Future[None] = Future()
             self._fills.add(future)
         future.add_done_callback(self._fill_done)
+
+        def job() -> None:
+            try:
+                self._fill(repository, reference, fetched, parsed, keys)
+            finally:
+                future.set_result(None)
+
+        # A daemon thread: stopping the server does not wait for a download, which a later
+        # request resumes from the partial blob's finished ranges.
+        threading.Thread(target=job, name="lamina-mirror-fill", daemon=True).start()
 
     def _fill_done(self, future: Future[None]) -> None:
         with self._lock:

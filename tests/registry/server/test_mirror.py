@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ocitypes import Digest, mediatypes
+from ocitypes import Descriptor, Digest, Index, mediatypes
 from registry.client import Credentials, Pusher, Retry, connect
 from registry.reference import Reference
 from registry.server import Backend, Mirror, create_app
@@ -295,3 +295,36 @@ def test_bad_names_are_refused_before_the_upstream_is_asked(
     got = mirrored.get(path)
     assert 400 <= got.status_code < 500
     assert upstream_requests(proxy) == []
+
+
+def test_a_token_auth_upstream_is_signed_in_to(
+    distribution_token: Registry, mirror_of: MakeMirror
+) -> None:
+    secret = Credentials(USER, PASSWORD)
+    manifest, _ = publish(distribution_token.host, "mirror/token", os.urandom(3000),
+                          credentials=secret)
+    mirrored = mirror_of(distribution_token.host, credentials=lambda host: secret)
+    assert pull_all(mirrored, "mirror/token") == manifest
+    assert distribution_token.token_server is not None
+    assert distribution_token.token_server.requests
+
+
+def test_an_index_is_passed_through_and_its_manifests_kept_by_digest(
+    distribution: Registry, mirror_of: MakeMirror
+) -> None:
+    manifest, _ = publish(distribution.host, "mirror/index", os.urandom(2000))
+    child = Descriptor(mediatypes.OCI_MANIFEST if b"oci" in manifest else mediatypes.MANIFEST,
+                       Digest.of(manifest), len(manifest))
+    index = Index((child,)).encode()
+    put = httpx.put(f"http://{distribution.host}/v2/mirror/index/manifests/multi",
+                    content=index, headers={"Content-Type": mediatypes.OCI_INDEX})
+    assert put.status_code == 201, put.text
+    mirrored = mirror_of(distribution.host)
+    got = mirrored.get("/v2/mirror/index/manifests/multi",
+                       headers={"Accept": mediatypes.OCI_INDEX})
+    assert got.status_code == 200 and got.content == index
+    child_got = mirrored.get(f"/v2/mirror/index/manifests/{child.digest}")
+    assert child_got.content == manifest
+    mirrored.mirror.settle(30)
+    assert mirrored.manifests.get("mirror/index", str(child.digest))[0] == manifest
+    assert "multi" not in mirrored.manifests.by_tag.get("mirror/index", {})
