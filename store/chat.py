@@ -104,6 +104,8 @@ FAMILIES: tuple[tuple[Family, _Test], ...] = (
      _has("<|start_of_role|>", "<|end_of_role|>")),
     (Family("llama2", "Llama 2", ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>")),
      _has("[INST]", "<<SYS>>")),
+    (Family("mistral-v7", "Mistral Instruct (system prompt turns)", ("[INST]", "[/INST]")),
+     _has("[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]")),
     (Family("mistral", "Mistral Instruct", ("[INST]", "[/INST]")), _has("[INST]", "[/INST]")),
 )
 

@@ -35,6 +35,7 @@ CASES = [
     ("gemma-3-4b-it", "gemma3", "<bos>", "<eos>"),
     ("Phi-3.5-mini-instruct", "phi3", "<s>", "<|endoftext|>"),
     ("Mistral-7B-Instruct-v0.3", "mistral", "<s>", "</s>"),
+    ("Mistral-Large-Instruct-2411", "mistral-v7", "<s>", "</s>"),
     ("Llama-2-7b-chat-hf", "llama2", "<s>", "</s>"),
     ("DeepSeek-R1-Distill-Qwen-32B", "deepseek-r1", "<｜begin▁of▁sentence｜>",
      "<｜end▁of▁sentence｜>"),
@@ -69,6 +70,8 @@ EXPECTED = {
     "phi3": "<|system|>\nBe brief.<|end|>\n<|user|>\nHi!<|end|>\n<|assistant|>\nHello.<|end|>\n"
             "<|user|>\nWhat is 2+2?<|end|>\n<|assistant|>\n",
     "mistral": "[INST] Hi![/INST] Hello.</s>[INST] Be brief.\n\nWhat is 2+2?[/INST]",
+    "mistral-v7": "[SYSTEM_PROMPT] Be brief.[/SYSTEM_PROMPT][INST] Hi![/INST] Hello.</s>"
+                  "[INST] What is 2+2?[/INST]",
     "llama2": "[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi! [/INST] Hello. </s><s>[INST] "
               "What is 2+2? [/INST]",
     "deepseek-r1": "Be brief.<｜User｜>Hi!<｜Assistant｜>Hello.<｜end▁of▁sentence｜>"
