@@ -14,12 +14,11 @@ and keeps it until commit, abort or close. A second process waits, then continue
 first stopped, or finds the blob published. Within a process, :meth:`PartialBlob.write_at` may
 be called from any number of threads.
 
-Hashed once: the hasher follows the contiguous written prefix. A part that lands beyond it is
-kept in memory (up to :data:`PARK_LIMIT` bytes in all) until the prefix reaches it; when the
-limit is reached because the hasher lags, writers wait for it, and only parts beyond a gap the
-hasher is stuck at are read back from the file later. So an uninterrupted pull whose parts
-arrive roughly in order is never read twice, and memory stays flat. After a resume, only the
-bytes an earlier process wrote are read back, once, as the prefix reaches them.
+Hashed once: a thread of its own (:class:`~store.blobs.follower.PrefixHasher`) follows the
+contiguous written prefix, reading it back from the page cache, while writers go on writing.
+No part is kept in memory, whatever order parts arrive in, and a caller may reuse its buffer as
+soon as :meth:`PartialBlob.write_at` returns. After a resume, the bytes an earlier process
+wrote are read from the file and hashed once, as the prefix reaches them.
 
 Commit is the store's one publish step: verify, fsync, rename into ``blobs/`` under the blob
 lock. Bytes that do not hash to the digest are dropped, and nothing is published.
@@ -44,8 +43,9 @@ from ..errors import (
     PartialRangeInvalid,
     storage_errors,
 )
-from ..hashcache import CHUNK_SIZE, Hasher
+from ..hashcache import Hasher
 from ..link import fsync_dir, write_all
+from .follower import PrefixHasher
 from .ranges import Range, RangeSet
 from .shelf import BLOB_MODE, Shelf
 
@@ -54,8 +54,6 @@ FLUSH_BYTES = 64 * MiB
 """Record finished ranges at least this often (in bytes written): what a crash may cost."""
 FLUSH_SECONDS = 1.0
 """…and at least this often in time, so a slow pull keeps its progress too."""
-PARK_LIMIT = 64 * MiB
-"""Bytes of out-of-order parts kept in memory for the hasher instead of read back later."""
 
 _FORMAT = "lamina-partial 1"
 _fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS has fsync only
@@ -118,17 +116,13 @@ class PartialBlob:
         self._record = shelf.layout.partial_ranges(digest)
         self._stored = fd is None  # the blob was in the store already
         self._lock = threading.Lock()  # guards the state below
-        self._space = threading.Condition(self._lock)  # parked bytes freed, or hashing paused
-        self._hashing = False
-        self._hash_lock = threading.Lock()  # one thread feeds the hasher at a time
         self._flush_lock = threading.Lock()
         self._done = finished  # every byte written, durable or not
         self._pending = RangeSet()  # written, not yet recorded
         self._inflight = RangeSet()
-        self._parked: dict[int, memoryview] = {}
-        self._parked_bytes = 0
         self._hasher = Hasher()
-        self._hashed = 0
+        # A copy of what earlier processes wrote: ``_done`` grows.
+        self._follower = None if fd is None else PrefixHasher(fd, self._hasher, RangeSet(finished))
         self._last_flush = time.monotonic()
         self._flusher: threading.Thread | None = None
         self._flush_error: BaseException | None = None
@@ -136,8 +130,6 @@ class PartialBlob:
         """Bytes an earlier process had finished."""
         self.written = 0
         """Bytes :meth:`write_at` wrote in this process."""
-        self.reread = 0
-        """Bytes read back from the file to hash them (earlier runs' bytes, or overflow)."""
 
     @property
     def digest(self) -> Digest:
@@ -146,6 +138,11 @@ class PartialBlob:
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def reread(self) -> int:
+        """Bytes hashed that an earlier process wrote (each once)."""
+        return 0 if self._follower is None else self._follower.reread
 
     def missing(self) -> list[Range]:
         """The byte ranges not yet written, in order."""
@@ -164,25 +161,16 @@ class PartialBlob:
         except BaseException:
             with self._lock:
                 self._inflight.subtract(offset, end)
-                self._space.notify_all()
             raise
         with self._lock:
-            while self._must_wait(offset, len(view)):  # still in flight: a gap being filled
-                self._space.wait(timeout=1.0)
             self._inflight.subtract(offset, end)
-            next_needed = not self._hashing and offset == self._done.end_of_run(self._hashed)
             self._done.add(offset, end)
             self._pending.add(offset, end)
             self.written += len(view)
-            if view and (next_needed or self._parked_bytes + len(view) <= PARK_LIMIT):
-                # Only immutable bytes may outlive this call; a caller's buffer is copied.
-                kept = view if isinstance(data, bytes) else memoryview(bytes(view))
-                self._parked[offset] = kept
-                self._parked_bytes += len(view)
-            self._space.notify_all()  # a gap a waiting writer waits behind may be filled
+            prefix = self._done.end_of_run(0)
             due = (self._pending.total >= FLUSH_BYTES
                    or time.monotonic() - self._last_flush >= FLUSH_SECONDS)
-        self._follow((offset, view))
+        self._follow(prefix)
         if due:
             self._flush_in_background()
 
@@ -218,8 +206,10 @@ class PartialBlob:
             missing = self._done.gaps(self._size)
         if missing:
             raise PartialIncomplete(str(self._digest), sum(e - s for s, e in missing))
-        with self._hash_lock:
-            self._hash_ready(None)
+        self._follow(self._size)
+        assert self._follower is not None  # a partial with a file has a hasher
+        with storage_errors(self._path, "cannot read the partial blob back to hash it"):
+            self._follower.finish()
         actual = self._hasher.digest()
         if actual != self._digest:
             self.abort()
@@ -314,90 +304,23 @@ class PartialBlob:
                 )
             self._inflight.add(start, end)
 
-    def _must_wait(self, offset: int, count: int) -> bool:
-        """Whether a part must wait before it is parked: memory is full and the hasher will
-        free some, since it is busy or the gap it stops at is being written by another thread.
-        (The part an idle hasher needs next never waits; nor does one behind a gap nobody is
-        filling, which the caller itself may fill next.) Hold the lock."""
-        if self._parked_bytes + count <= PARK_LIMIT:
-            return False
-        if self._hashing:
-            return True
-        gap = self._done.end_of_run(self._hashed)
-        return offset != gap and self._inflight.overlaps(gap, gap + 1)
-
     def _require_fd(self) -> int:
         if self._fd is None:
             why = "the blob is stored already" if self._stored else "the partial blob is closed"
             raise PartialRangeInvalid(str(self._digest), 0, self._size, why)
         return self._fd
 
-    def _follow(self, mine: tuple[int, memoryview] | None) -> None:
-        """Hash what the prefix gained, unless another thread is at it (it looks again once
-        it lets go, so nothing is left behind)."""
-        while self._hash_lock.acquire(blocking=False):
-            try:
-                self._hash_ready(mine)
-            finally:
-                self._hash_lock.release()
-            with self._lock:
-                if self._done.end_of_run(self._hashed) <= self._hashed:
-                    return
-
-    def _hash_ready(self, mine: tuple[int, memoryview] | None) -> None:
-        """Feed the hasher every byte of the contiguous prefix; hold the hash lock."""
-        with self._lock:
-            self._hashing = True
-        try:
-            self._hash_run(mine)
-        finally:
-            with self._lock:
-                self._hashing = False
-                self._space.notify_all()
-
-    def _hash_run(self, mine: tuple[int, memoryview] | None) -> None:
-        while True:
-            with self._lock:
-                at = self._hashed
-                target = self._done.end_of_run(at)
-                if target <= at:
-                    return
-                piece = self._parked.pop(at, None)
-                if piece is not None:
-                    self._parked_bytes -= len(piece)
-                upto = min((o for o in self._parked if at < o < target), default=target)
-            if piece is None and mine is not None and mine[0] <= at < mine[0] + len(mine[1]):
-                piece = mine[1][at - mine[0]:upto - mine[0]]
-            if piece is not None:
-                self._hasher.update(piece)
-                count = len(piece)
-            else:
-                count = self._read_back(at, upto)
-            with self._lock:
-                self._hashed += count
-                self._space.notify_all()
-
-    def _read_back(self, start: int, end: int) -> int:
-        fd = self._require_fd()
-        buffer = bytearray(min(CHUNK_SIZE, end - start))
-        view = memoryview(buffer)
-        offset = start
-        with storage_errors(self._path, "cannot read the partial blob"):
-            while offset < end:
-                count = os.preadv(fd, [view[:end - offset]], offset)
-                if count == 0:
-                    break  # cannot happen in a pre-sized file; stop rather than spin
-                self._hasher.update(view[:count])
-                offset += count
-        self.reread += offset - start
-        return offset - start
+    def _follow(self, prefix: int) -> None:
+        """Tell the hasher how far the written prefix reaches."""
+        if self._follower is not None:
+            self._follower.reach(prefix)
 
     def _close(self) -> None:
         self._join_flusher()  # it writes through the descriptors closed below
+        if self._follower is not None:
+            self._follower.stop()  # it maps the file through the descriptor closed below
         with self._lock:
             fds, self._fd, self._record_fd = (self._fd, self._record_fd), None, None
-            self._parked.clear()
-            self._parked_bytes = 0
         for fd in fds:
             if fd is not None:
                 os.close(fd)

@@ -78,17 +78,18 @@ def test_threads_write_parts_in_any_order(store: BlobStore) -> None:
     assert blob.reread == 0  # every out-of-order part waited in memory for the prefix
 
 
-def test_parts_beyond_the_memory_limit_are_read_back_once(
-    store: BlobStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(partial, "PARK_LIMIT", 0)
-    data = blob_bytes(3, MiB)
+def test_a_callers_buffer_may_be_reused_as_soon_as_the_write_returns(store: BlobStore) -> None:
+    data = blob_bytes(3, MiB + 17)
     blob = store.partial(Digest.of(data), len(data))
-    blob.write_at(len(data) // 2, data[len(data) // 2:])
-    blob.write_at(0, data[: len(data) // 2])
+    buffer = bytearray(64 * KiB)
+    for start, end in parts(len(data), len(buffer))[::-1]:  # out of order: beyond the prefix
+        view = memoryview(buffer)[: end - start]
+        view[:] = data[start:end]
+        blob.write_at(start, view)
+        view[:] = bytes(len(view))  # the next part goes into the same buffer
     blob.commit()
-    assert blob.reread == len(data) - len(data) // 2
     assert store.read_bytes(Digest.of(data)) == data
+    assert blob.reread == 0  # read back from the page cache, but written by this process
 
 
 def test_parts_that_do_not_fit_are_refused(store: BlobStore) -> None:
@@ -290,22 +291,19 @@ def test_a_second_process_waits_then_continues_where_the_first_stopped(
     assert os.listdir(store.layout.partials) == []
 
 
-def test_writers_wait_for_a_lagging_hasher_instead_of_parking_without_bound(
+def test_writers_never_wait_for_a_lagging_hasher(
     store: BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(partial, "PARK_LIMIT", 4 * 64 * KiB)
     data = blob_bytes(9, 2 * MiB)
     blob = store.partial(Digest.of(data), len(data))
     hasher_update = blob._hasher.update
-    most = 0
+    release = threading.Event()
 
-    def slow_update(view: memoryview) -> None:
-        nonlocal most
-        most = max(most, blob._parked_bytes)
-        time.sleep(0.002)
+    def stuck_update(view: memoryview) -> None:
+        release.wait(30)
         hasher_update(view)
 
-    monkeypatch.setattr(blob._hasher, "update", slow_update)
+    monkeypatch.setattr(blob._hasher, "update", stuck_update)
     todo = parts(len(data), 64 * KiB)[::-1]
     lock = threading.Lock()
 
@@ -321,11 +319,34 @@ def test_writers_wait_for_a_lagging_hasher_instead_of_parking_without_bound(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(10)
+    assert not any(t.is_alive() for t in threads)  # every part written while nothing hashed
+    assert blob.missing() == []
+    release.set()
     blob.commit()
-    assert blob.reread == 0
-    assert most <= 4 * 64 * KiB
+    assert blob._hasher.size == len(data)  # each byte hashed once
     assert store.read_bytes(Digest.of(data)) == data
+
+
+def test_a_failed_read_back_is_reported_at_commit(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from store.errors import StorageError
+
+    data = blob_bytes(14, 3000)
+    blob = store.partial(Digest.of(data), len(data))
+
+    def broken(_view: memoryview) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(blob._hasher, "update", broken)
+    blob.write_at(0, data)
+    with pytest.raises(StorageError, match="cannot read the partial blob"):
+        blob.commit()
+    blob.abort()
+    assert not store.exists(Digest.of(data))
 
 
 def test_a_failed_background_flush_is_reported_to_the_writer(
