@@ -109,8 +109,9 @@ class PartialBlob(Protocol):
         """The byte ranges not yet written, in order."""
         ...
 
-    def write_at(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` and record the range as finished once it is durable."""
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at ``offset`` and record the range as finished once it is durable.
+        The caller may reuse its buffer as soon as this returns."""
         ...
 
     def commit(self) -> None:
@@ -120,6 +121,10 @@ class PartialBlob(Protocol):
 
     def abort(self) -> None:
         """Drop the partial file and its record."""
+        ...
+
+    def close(self) -> None:
+        """Let go (a pull that failed), keeping what was written for a later try."""
         ...
 
 

@@ -55,6 +55,7 @@ class MemoryPartial:
         self.done: list[Range] = []
         self.lock = threading.Lock()
         self.writes = 0
+        self.closed = False
 
     @property
     def digest(self) -> Digest:
@@ -75,7 +76,7 @@ class MemoryPartial:
                 gaps.append((at, self._size))
             return gaps
 
-    def write_at(self, offset: int, data: bytes) -> None:
+    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         assert offset + len(data) <= self._size, "write past the end"
         with self.lock:
             self.data[offset : offset + len(data)] = data
@@ -93,6 +94,9 @@ class MemoryPartial:
 
     def abort(self) -> None:
         self.owner.partials.pop(self._digest, None)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class MemoryProvenance:

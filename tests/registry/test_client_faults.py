@@ -73,6 +73,35 @@ def test_truncated_body_is_retried_then_fails(
     # Each retry continued where the last one stopped, with a Range request.
     ranges = [h.get("Range") for m, p, h in proxy.seen if str(digest) in p]
     assert ranges[1:] == ["bytes=1000-39999", "bytes=2000-39999"]
+    # The failed pull let go of its partial blob, keeping what arrived for the next pull.
+    left = sink.partials[digest]
+    assert left.closed
+    assert left.missing() == [(3000, len(weights))]
+
+
+def test_a_pull_that_fails_in_a_ranged_part_lets_go_of_its_partial(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(300_000)
+    pushed(distribution, "faults/ranged", weights)
+    proxy = proxy_factory(distribution.host)
+    digest = Digest.of(weights)
+
+    def refuse_late_parts(handler: ProxyHandler) -> bool:
+        asked = handler.headers.get("Range", "bytes=0-").removeprefix("bytes=")
+        if str(digest) in handler.path and int(asked.split("-")[0]) >= 200_000:
+            handler.close_connection = True  # the connection drops before any answer
+            return True
+        return False
+
+    proxy.fault = refuse_late_parts
+    sink = MemoryBlobs()
+    target = Reference(proxy.host, "faults/ranged", "latest")
+    with connect(target, retry=FAST) as transport, pytest.raises(TransportError):
+        Puller(transport, sink, part_size=50_000, parts=3).pull(target)
+    left = sink.partials[digest]
+    assert left.closed and digest not in sink.blobs
+    assert left.missing()[-1] == (200_000, len(weights))
 
 
 def test_malformed_manifest(distribution: Registry, proxy_factory: MakeProxy) -> None:
