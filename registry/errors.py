@@ -190,11 +190,20 @@ def from_response(status: int, body: bytes, what: str = "") -> RegistryError:
     code, message, detail = _first_error(body)
     if code is None:
         code = _DEFAULT_CODE.get(status, ErrorCode.UNKNOWN)
-    text = message or code.text
+    text = message or (code.text if code != ErrorCode.UNKNOWN else _unexplained(status))
     if what:
         text = f"{what}: {text} (HTTP {status})"
     kind = _KIND_BY_STATUS.get(status, RegistryError)
     return kind(status, code, text, detail)
+
+
+def _unexplained(status: int) -> str:
+    """Words for an answer that carries no registry error to quote."""
+    if status in (404, 501):
+        return "not found, and the answer is no registry's error: is the host an OCI registry?"
+    if status >= 500:
+        return "the registry failed on its side; try again later"
+    return "an answer without a registry's error"
 
 
 _DEFAULT_CODE = {

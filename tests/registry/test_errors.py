@@ -65,6 +65,19 @@ def test_any_body_parses(body: bytes) -> None:
     assert str(error) == "pull library/x: requested access to the resource is denied (HTTP 403)"
 
 
+@pytest.mark.parametrize(("status", "words"), [
+    (404, "not found, and the answer is no registry's error: is the host an OCI registry?"),
+    (501, "is the host an OCI registry?"),
+    (502, "the registry failed on its side; try again later"),
+    (400, "an answer without a registry's error"),
+])
+def test_an_answer_without_a_registry_error_says_what_it_may_mean(status: int,
+                                                                  words: str) -> None:
+    error = from_response(status, b"<html>Not Found</html>", "pull a/b:c")
+    assert error.code is ErrorCode.UNKNOWN and "unknown error" not in str(error)
+    assert words in str(error) and str(error).endswith(f"(HTTP {status})")
+
+
 def test_unknown_code_is_unknown() -> None:
     error = from_response(418, b'{"errors":[{"code":"TEAPOT","message":"short and stout"}]}')
     assert error.code is ErrorCode.UNKNOWN
