@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -260,6 +261,7 @@ class _progress:
 
 
 LOCK_SUFFIX = ".lock"
+_NOT_FOLDERS = (("/", "dev"), ("/", "proc"))  # /dev/stdin, /dev/fd/0: no folder for a lock
 
 
 @click.command()
@@ -275,6 +277,11 @@ def lock(app: App, path: Path, insecure: bool, as_json: bool, quiet: bool) -> No
     from .. import transfer
 
     app.quiet = quiet
+    if path.exists() and ((not path.is_file() and not path.is_dir())
+                          or Path(os.path.realpath(path.parent)).parts[:2] in _NOT_FOLDERS):
+        # /dev/stdin, a pipe: nothing on disk to write the lock beside
+        app.fail(f"{path} is not a file; the lock is written beside the Modelfile, so give "
+                 "a Modelfile on disk", code="usage_error", exit_code=2)
     recipe, base_dir = _recipe(app, path)
     store_ = app.store()
     locked: dict[str, str] = {}

@@ -85,3 +85,14 @@ def test_save_never_replaces_a_device_pipe_or_link(homes: Path, tiny_gguf: Path)
         assert "is a link, device, pipe or socket" in err
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
     assert target.read_bytes() == b"mine"
+
+
+def test_lock_refuses_a_modelfile_that_is_not_a_file(homes: Path) -> None:
+    import os
+
+    fifo = homes / "Modelfile"
+    os.mkfifo(fifo)
+    code, out, err = run("lock", "-f", str(fifo))
+    assert (code, out) == (2, "")
+    assert "is not a file; the lock is written beside the Modelfile" in err
+    assert not (homes / "Modelfile.lock").exists()
