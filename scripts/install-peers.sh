@@ -33,6 +33,7 @@ npm_peers
 APT_PEERS=(
     "docker-registry docker-registry"   # CNCF Distribution 2.8: the registry client's tests
     "skopeo skopeo"                     # copies OCI images into and out of lamina serve
+    "go golang-go"                      # Go's text/template renders lamina's chat templates
 )
 apt_peers() {
     local missing=() entry
