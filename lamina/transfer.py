@@ -7,6 +7,7 @@ lamina's config folder) and then from Docker's ``config.json``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -88,22 +89,29 @@ def push(store: Store, text: str, destination: str | None = None, *, insecure: b
     """Publish a local model (under ``destination`` when given, copied locally first, as
     ``cp`` then ``push``) to the registry its name points at."""
     from registry.client import Pusher, connect
+    from store import Name
 
     name = store.resolve(text)
+    copied = False
     if destination is not None:
+        copied = store.find(Name.parse(destination)) is None
         name = store.copy(name, destination).name
-    data = store.manifest_bytes(name)
-    store.manifest(name)  # a damaged manifest is the store's error, said before any upload
-    reference = reference_for(name, insecure=insecure)
-    from ocitypes import parse_any
+    try:
+        data = store.manifest_bytes(name)
+        store.manifest(name)  # a damaged manifest is the store's error, said before any upload
+        reference = reference_for(name, insecure=insecure)
+        from ocitypes import parse_any
 
-    media_type = parse_any(data).media_type
-    with connect(reference, credentials_lookup()) as transport:
-        pusher = Pusher(transport, store.blobs, provenance=store.provenance,
-                        sessions=store.push_sessions, progress=progress)
-        result = pusher.push(
-            reference, data, media_type
-        )
+        media_type = parse_any(data).media_type
+        with connect(reference, credentials_lookup()) as transport:
+            pusher = Pusher(transport, store.blobs, provenance=store.provenance,
+                            sessions=store.push_sessions, progress=progress)
+            result = pusher.push(reference, data, media_type)
+    except BaseException:
+        if copied:  # a push that failed leaves no new local name behind (the blobs are shared)
+            with contextlib.suppress(Exception):
+                store.remove(name)
+        raise
     return name, result
 
 

@@ -118,6 +118,16 @@ def test_unreachable_registry() -> None:
     assert "cannot reach 127.0.0.1:9" in err and "Traceback" not in err
 
 
+def test_a_failed_push_to_a_new_name_leaves_no_local_copy(tiny_gguf: Path) -> None:
+    created(tiny_gguf)
+    assert run("cp", "tiny", "127.0.0.1:9/team/kept:v1")[0] == 0
+    for destination in ("127.0.0.1:9/team/new:v1", "127.0.0.1:9/team/kept:v1"):
+        code, _, err = run("push", "tiny", destination)
+        assert code == 1 and "cannot reach 127.0.0.1:9" in err
+    names = [model["name"] for model in json.loads(run("list", "--json")[1])["models"]]
+    assert sorted(names) == ["127.0.0.1:9/team/kept:v1", "tiny:latest"]
+
+
 def test_upper_case_names_reach_lower_case_repositories(registry: Registry,
                                                           tiny_gguf: Path) -> None:
     created(tiny_gguf)
