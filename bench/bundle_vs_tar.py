@@ -13,9 +13,9 @@ lamina command right before its tar counterpart:
 Both sides run as commands (lamina's times include its start-up) and end with their data on
 disk: lamina fsyncs before it reports success, tar is followed by ``sync``. lamina's load
 also hashes every byte and publishes nothing until all of it checks out, which tar does not.
-Prints the median seconds of each side, the ratio (lamina ÷ tar; the aim is ≤ 1.2) and the
-peak resident memory of each side, and the load average before and after (a busy box makes
-every figure noisy).
+Prints the median seconds of each side and their ratio (lamina ÷ tar; the aim is ≤ 1.2), the
+median CPU seconds (user + system) and their ratio, the peak resident memory of each side,
+and the load average before and after (a busy box makes every wall-clock figure noisy).
 
     .venv/bin/python bench/bundle_vs_tar.py [--size-mb 2048] [--rounds 5]
 """
@@ -67,6 +67,8 @@ def layout_for_tar(the_store: store.Store, folder: Path) -> None:
 @dataclass
 class Side:
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """User plus system seconds of all its processes: what a busy box cannot blur."""
     peak_rss: int = 0
     """Bytes, the most any one of its processes held."""
 
@@ -76,11 +78,13 @@ class Side:
         os.sync()  # what earlier steps left dirty is not this step's to flush
         # GNU time reports the peak of the shell and every process it waited for, in KiB
         # (a child's own rusage would count the memory of this process it was forked from).
-        timed = ["/usr/bin/time", "-f", "%M", "-o", str(rss), "sh", "-c", command]
+        timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss), "sh", "-c", command]
         start = time.perf_counter()
         subprocess.run(timed, check=True, stdout=subprocess.DEVNULL)
         self.seconds.append(time.perf_counter() - start)
-        self.peak_rss = max(self.peak_rss, int(rss.read_text().split()[-1]) * 1024)
+        kib, user, system = rss.read_text().split()[-3:]
+        self.peak_rss = max(self.peak_rss, int(kib) * 1024)
+        self.cpu.append(float(user) + float(system))
 
 
 def fresh(path: Path) -> Callable[[], None]:
@@ -140,10 +144,11 @@ def run(work: Path, size: int, rounds: int) -> None:
           f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after")
     print(f"{'step':<15}{'lamina s':>10}{'tar s':>8}{'ratio':>7}"
-          f"{'lamina RSS':>12}{'tar RSS':>9}")
+          f"{'lamina CPU s':>14}{'tar CPU s':>11}{'ratio':>7}{'lamina RSS':>12}{'tar RSS':>9}")
     for label, (mine, tar) in sides.items():
         a, b = statistics.median(mine.seconds), statistics.median(tar.seconds)
-        print(f"{label:<15}{a:>10.2f}{b:>8.2f}{a / b:>7.2f}"
+        c, d = statistics.median(mine.cpu), statistics.median(tar.cpu)
+        print(f"{label:<15}{a:>10.2f}{b:>8.2f}{a / b:>7.2f}{c:>14.2f}{d:>11.2f}{c / d:>7.2f}"
               f"{mine.peak_rss / MiB:>9.0f} MB{tar.peak_rss / MiB:>6.0f} MB")
     spread = {label: (min(m.seconds), max(m.seconds), min(t.seconds), max(t.seconds))
               for label, (m, t) in sides.items()}
