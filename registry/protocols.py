@@ -63,9 +63,10 @@ class UploadSession(Protocol):
         """How many bytes the session holds (the end of the ``Range`` header, plus one)."""
         ...
 
-    def write(self, chunk: bytes, *, at: int | None = None) -> int:
-        """Append ``chunk``; with ``at``, refuse with ``RangeInvalid`` unless ``at`` is the
-        current offset. Returns the new offset."""
+    def write(self, chunk: bytes | Sequence[bytes], *, at: int | None = None) -> int:
+        """Append ``chunk``, or several chunks in order (as they came off the socket: the
+        store need not join them into one copy); with ``at``, refuse with ``RangeInvalid``
+        unless ``at`` is the current offset. Returns the new offset."""
         ...
 
     def commit(self, digest: Digest) -> None:

@@ -166,7 +166,7 @@ async def _receive(request: Request, session: UploadSession, start_at: int | Non
 
 
 def _write(session: UploadSession, pieces: list[bytes], at: int | None) -> None:
-    session.write(b"".join(pieces) if len(pieces) > 1 else pieces[0], at=at)
+    session.write(pieces, at=at)
 
 
 def _out_of_range(request: Request, name: str, session: UploadSession, message: str) -> Refused:

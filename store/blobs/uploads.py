@@ -5,11 +5,11 @@
 The id is made here (``secrets.token_urlsafe``) and checked whenever it comes back from a
 client, so it can never name another path. Chunks are appended in order under an exclusive
 ``flock`` on the file, so requests of one session in several threads or processes take turns;
-each is hashed as it arrives, and a session found again by a new process re-hashes the bytes it
-did not see, once. Commit is the store's one publish step (verify, fsync, rename into
-``blobs/`` under the blob lock); a digest that does not match ends the session with nothing
-published. A session idle for longer than its ``ttl`` has expired: it is unknown from then on,
-and ``gc`` deletes it.
+each is hashed while it is written (on a second thread, see ``appender``), and a session found
+again by a new process re-hashes the bytes it did not see, once. Commit is the store's one
+publish step (verify, fsync, rename into ``blobs/`` under the blob lock); a digest that does
+not match ends the session with nothing published. A session idle for longer than its ``ttl``
+has expired: it is unknown from then on, and ``gc`` deletes it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ocitypes import Digest
 from ocitypes.errors import RangeInvalid
@@ -28,13 +28,14 @@ from ocitypes.errors import RangeInvalid
 from .. import locks
 from ..errors import DigestMismatch, StorageError, UploadNotFound, storage_errors
 from ..hashcache import CHUNK_SIZE, Hasher
-from ..link import write_all
+from .appender import Appender
 from .shelf import BLOB_MODE, Shelf
 
 UPLOAD_TTL = 3600.0
 """A session idle this long has expired (the same hour as gc's default grace period)."""
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,128}")
+Buffer = bytes | bytearray | memoryview
 
 
 def begin(shelf: Shelf, *, ttl: float = UPLOAD_TTL) -> Upload:
@@ -68,6 +69,7 @@ class Upload:
         self._path = shelf.layout.upload(upload_id)
         self._mutex = threading.Lock()  # threads of this process; flock orders processes
         self._hasher = Hasher()
+        self._appender = Appender(self._path)
         self.rehashed = 0
         """Bytes read back to hash them: those a session found again had before."""
 
@@ -80,18 +82,17 @@ class Upload:
         with self._mutex, self._locked() as fd:
             return os.fstat(fd).st_size
 
-    def write(self, chunk: bytes | bytearray | memoryview, *, at: int | None = None) -> int:
-        """Append ``chunk``; with ``at``, ``RangeInvalid`` unless it is the current offset."""
-        view = memoryview(chunk).cast("B")
+    def write(self, chunk: Buffer | Sequence[Buffer], *, at: int | None = None) -> int:
+        """Append ``chunk`` (or several buffers, in order); with ``at``, ``RangeInvalid``
+        unless it is the current offset."""
+        views = _views(chunk)
         with self._mutex, self._locked() as fd:
             size = os.fstat(fd).st_size
             if at is not None and at != size:
                 raise RangeInvalid(size, at)
             self._catch_up(fd, size)
             with storage_errors(self._path, "cannot write the upload"):
-                write_all(fd, view)
-            self._hasher.update(view)
-            return size + len(view)
+                return size + self._appender.append(fd, views, self._hasher, size)
 
     def commit(self, digest: Digest) -> None:
         """Publish the bytes as ``digest``; ``DigestMismatch`` (nothing published) if they
@@ -133,7 +134,7 @@ class Upload:
 
     def _catch_up(self, fd: int, size: int) -> None:
         """Hash the bytes this object has not seen (written by an earlier process)."""
-        if self._hasher.size > size:  # cannot happen to an append-only file; start over
+        if self._hasher.size > size:  # a write that failed midway was hashed whole: start over
             self._hasher = Hasher()
         if self._hasher.size == size:
             return
@@ -151,3 +152,7 @@ class Upload:
         with storage_errors(self._path, "cannot delete the upload"):
             self._path.unlink(missing_ok=True)
 
+
+def _views(chunk: Buffer | Sequence[Buffer]) -> list[memoryview]:
+    buffers = [chunk] if isinstance(chunk, (bytes, bytearray, memoryview)) else chunk
+    return [memoryview(buffer).cast("B") for buffer in buffers]

@@ -93,11 +93,11 @@ class MemorySession:
                 self._owner.clock() - self.touched > self._owner.ttl:
             raise ocitypes.UploadUnknown(self._id)
 
-    def write(self, chunk: bytes, *, at: int | None = None) -> int:
+    def write(self, chunk: bytes | Sequence[bytes], *, at: int | None = None) -> int:
         self._alive()
         if at is not None and at != len(self.data):
             raise ocitypes.RangeInvalid(len(self.data), at)
-        self.data += chunk
+        self.data += chunk if isinstance(chunk, bytes) else b"".join(chunk)
         self.touched = self._owner.clock()
         return len(self.data)
 
