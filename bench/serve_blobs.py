@@ -1,15 +1,16 @@
 """``lamina serve`` side by side with CNCF Distribution (Debian ``docker-registry``) in one run,
-on loopback, with curl as the client:
+on loopback, with curl as the client. Each round alternates the servers' order and takes, from
+each: a monolithic blob PUT (``POST``, then ``PUT ?digest=`` with the whole file, as curl and
+lamina's client push), a chunked push (``PATCH`` chunks with ``Content-Range``, then an empty
+``PUT ?digest=``), and a blob GET (warm page cache) — lamina under granian (zero-copy
+``pathsend``), the same app under uvicorn (streamed reads: why lamina uses granian), and
+Distribution. Medians and ratios to Distribution are printed, with the CPU seconds each server
+spent per PUT (a fairer view when the machine is shared) and the load average.
 
-* blob GET throughput (warm page cache) of lamina under granian (zero-copy ``pathsend``), of the
-  same app under uvicorn (streamed reads: why lamina uses granian), and of Distribution;
-* blob PUT (one monolithic upload) to lamina and to Distribution;
-* 16 concurrent pulls of one blob from lamina: every copy checked, peak RSS of its processes.
+Then 16 concurrent pulls of one blob from lamina: every copy checked, peak RSS of its processes.
 
-Rounds alternate between the servers; medians and ratios are printed.
-
-    python bench/serve_blobs.py [--get-mib 2048] [--put-mib 2048] [--pull-mib 1024]
-                                [--rounds 3] [--pulls 16]
+    python bench/serve_blobs.py [--put-mib 2048] [--chunk-mib 512] [--get-mib 2048]
+                                [--pull-mib 1024] [--rounds 3] [--pulls 16]
 """
 
 from __future__ import annotations
@@ -112,19 +113,72 @@ def curl(*args: str) -> str:
     return done.stdout
 
 
-def push(url: str, path: Path, digest: str) -> float:
-    """POST for a session, then one PUT of the whole file; the seconds the PUT took."""
+def start_upload(url: str) -> str:
+    """POST for a session; its absolute Location."""
     headers = curl("-X", "POST", "-D", "-", "-o", "/dev/null",
                    f"{url}/v2/bench/blob/blobs/uploads/")
-    location = next(line.split(":", 1)[1].strip() for line in headers.splitlines()
-                    if line.lower().startswith("location:"))
-    if location.startswith("/"):
-        location = url + location
-    joiner = "&" if "?" in location else "?"
+    return location(url, headers)
+
+
+def location(url: str, headers: str) -> str:
+    found = next(line.split(":", 1)[1].strip() for line in headers.splitlines()
+                 if line.lower().startswith("location:"))
+    return url + found if found.startswith("/") else found
+
+
+def with_digest(location: str, digest: str) -> str:
+    return f"{location}{'&' if '?' in location else '?'}digest={digest}"
+
+
+def push(url: str, path: Path, digest: str) -> float:
+    """POST for a session, then one PUT of the whole file; the seconds the PUT took."""
+    upload = start_upload(url)
     start = time.perf_counter()
     curl("-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", str(path),
-         "-o", "/dev/null", f"{location}{joiner}digest={digest}")
+         "-o", "/dev/null", with_digest(upload, digest))
     return time.perf_counter() - start
+
+
+def push_chunked(url: str, chunks: list[Path], digest: str) -> float:
+    """POST for a session, a PATCH per chunk file, an empty PUT; the seconds after the POST."""
+    upload = start_upload(url)
+    start = time.perf_counter()
+    offset = 0
+    for chunk in chunks:
+        size = chunk.stat().st_size
+        headers = curl("-X", "PATCH", "-H", "Content-Type: application/octet-stream",
+                       "-H", f"Content-Range: {offset}-{offset + size - 1}", "-T", str(chunk),
+                       "-D", "-", "-o", "/dev/null", upload)
+        upload, offset = location(url, headers), offset + size
+    curl("-X", "PUT", "-o", "/dev/null", with_digest(upload, digest))
+    return time.perf_counter() - start
+
+
+def split(path: Path, size: int) -> list[Path]:
+    """``path`` cut into files of ``size`` bytes (the last may be shorter)."""
+    chunks: list[Path] = []
+    with path.open("rb") as source:
+        while piece := source.read(size):
+            chunks.append(path.with_name(f"{path.name}.{len(chunks):03d}"))
+            chunks[-1].write_bytes(piece)
+    return chunks
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid`` and its children so far."""
+    total = 0
+    for each in tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    return [pid] + [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()]
 
 
 def get_rate(url: str, digest: str) -> float:
@@ -138,9 +192,7 @@ def get_rate(url: str, digest: str) -> float:
 def rss_of_tree(pid: int) -> int:
     """Resident bytes of ``pid`` and its children, now."""
     total = 0
-    pids = [pid] + [int(p) for p in subprocess.run(
-        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()]
-    for each in pids:
+    for each in tree(pid):
         try:
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -170,19 +222,24 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
-def alternate(rounds: int, runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {name: [] for name in runs}
+def alternate(rounds: int, tasks: dict[str, dict[str, Callable[[], float]]]
+              ) -> dict[str, dict[str, list[float]]]:
+    """``tasks[server][measure]``, every measure of one server after the other, the servers'
+    order reversed each round; ``results[measure][server]`` lists the samples."""
+    results: dict[str, dict[str, list[float]]] = {}
     for index in range(rounds):
-        order = list(runs) if index % 2 == 0 else list(reversed(runs))
+        order = list(tasks) if index % 2 == 0 else list(reversed(tasks))
         for name in order:
-            results[name].append(runs[name]())
+            for measure, task in tasks[name].items():
+                results.setdefault(measure, {}).setdefault(name, []).append(task())
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--get-mib", type=int, default=2048)
     parser.add_argument("--put-mib", type=int, default=2048)
+    parser.add_argument("--chunk-mib", type=int, default=512)
+    parser.add_argument("--get-mib", type=int, default=2048)
     parser.add_argument("--pull-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pulls", type=int, default=16)
@@ -197,45 +254,76 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     put_file, get_file = tmp / "put.bin", tmp / "get.bin"
     put_digest = make_file(put_file, args.put_mib * MiB)
+    chunks = split(put_file, args.chunk_mib * MiB)
     get_digest = make_file(get_file, args.get_mib * MiB)
+    print(f"load average at start: {_load()}")
     with process(lamina(home, ports["lamina"]), urls["lamina"]) as lamina_pid, \
-            process(distribution(tmp, ports["distribution"]), urls["distribution"]):
-        print(f"blob PUT of {args.put_mib} MiB, {args.rounds} rounds (seconds, median)")
-        puts = alternate(args.rounds, {
-            name: lambda name=name: push(urls[name], put_file, put_digest)  # type: ignore[misc]
-            for name in ("lamina", "distribution")})
-        _report(puts, "distribution", lower_is_better=True)
+            process(distribution(tmp, ports["distribution"]), urls["distribution"]) as dist_pid:
         for name in ("lamina", "distribution"):
             push(urls[name], get_file, get_digest)
-        for path in (get_file, put_file):
-            path.unlink()
+        get_file.unlink()
         with process(uvicorn(home, ports["uvicorn"]), urls["uvicorn"]):
             for name in urls:
                 get_rate(urls[name], get_digest)  # warm the page cache
-            print(f"\nblob GET of {args.get_mib} MiB with curl, {args.rounds} rounds (GB/s)")
-            gets = alternate(args.rounds, {
-                name: lambda name=name: get_rate(urls[name], get_digest) / 1e9  # type: ignore[misc]
-                for name in ("lamina", "uvicorn", "distribution")})
-            _report(gets, "distribution", lower_is_better=False)
-        pull_file = tmp / "pull.bin"
-        pull_digest = make_file(pull_file, args.pull_mib * MiB)
-        push(urls["lamina"], pull_file, pull_digest)
-        pull_file.unlink()
-        get_rate(urls["lamina"], pull_digest)
-        seconds, good, peak = concurrent_pulls(urls["lamina"], pull_digest, args.pulls,
-                                               lamina_pid)
-        print(f"\n{args.pulls} concurrent pulls of {args.pull_mib} MiB from lamina: "
-              f"{good}/{args.pulls} correct in {seconds:.1f} s, "
-              f"peak RSS {peak / MiB:.0f} MiB (server and worker)")
+            pids = {"lamina": lamina_pid, "distribution": dist_pid}
+            cpu: dict[str, list[float]] = {name: [] for name in pids}
+
+            def put(name: str) -> float:
+                before = cpu_seconds(pids[name])
+                seconds = push(urls[name], put_file, put_digest)
+                cpu[name].append(cpu_seconds(pids[name]) - before)
+                return seconds
+
+            tasks: dict[str, dict[str, Callable[[], float]]] = {name: {
+                "put": lambda name=name: put(name),  # type: ignore[misc]
+                "chunked": lambda name=name: push_chunked(  # type: ignore[misc]
+                    urls[name], chunks, put_digest),
+                "get": lambda name=name: get_rate(urls[name], get_digest) / 1e9,  # type: ignore[misc]
+            } for name in pids}
+            tasks["uvicorn"] = {"get": lambda: get_rate(urls["uvicorn"], get_digest) / 1e9}
+            results = alternate(args.rounds, tasks)
+        for path in (put_file, *chunks):
+            path.unlink()
+        print(f"\nblob PUT of {args.put_mib} MiB, monolithic (seconds; server CPU seconds)")
+        ratios = {"PUT": _report(results["put"], lower_is_better=True, cpu=cpu)}
+        print(f"\nchunked push of {args.put_mib} MiB in {args.chunk_mib} MiB PATCHes (seconds)")
+        ratios["chunked push"] = _report(results["chunked"], lower_is_better=True)
+        print(f"\nblob GET of {args.get_mib} MiB with curl (GB/s)")
+        ratios["GET"] = _report(results["get"], lower_is_better=False)
+        print(f"\nlamina vs distribution, medians of {args.rounds} alternating rounds: "
+              + ", ".join(f"{what} {ratio:.2f}x" for what, ratio in ratios.items())
+              + f" (load average now: {_load()})")
+        pulls(tmp, urls["lamina"], lamina_pid, args)
 
 
-def _report(results: dict[str, list[float]], base: str, *, lower_is_better: bool) -> None:
-    reference = median(results[base])
+def pulls(tmp: Path, url: str, pid: int, args: argparse.Namespace) -> None:
+    pull_file = tmp / "pull.bin"
+    pull_digest = make_file(pull_file, args.pull_mib * MiB)
+    push(url, pull_file, pull_digest)
+    pull_file.unlink()
+    get_rate(url, pull_digest)
+    seconds, good, peak = concurrent_pulls(url, pull_digest, args.pulls, pid)
+    print(f"\n{args.pulls} concurrent pulls of {args.pull_mib} MiB from lamina: "
+          f"{good}/{args.pulls} correct in {seconds:.1f} s, "
+          f"peak RSS {peak / MiB:.0f} MiB (server and worker)")
+
+
+def _report(results: dict[str, list[float]], *, lower_is_better: bool,
+            cpu: dict[str, list[float]] | None = None) -> float:
+    """Print each server's median and samples; lamina's ratio to Distribution."""
+    reference = median(results["distribution"])
+    ratios = {}
     for name, samples in results.items():
         value = median(samples)
-        ratio = reference / value if lower_is_better else value / reference
+        ratios[name] = reference / value if lower_is_better else value / reference
         runs = ", ".join(f"{s:.2f}" for s in samples)
-        print(f"  {name:<13} {value:8.2f}   ({runs})   {ratio:.2f}x distribution")
+        spent = f"   cpu {median(cpu[name]):.1f}" if cpu else ""
+        print(f"  {name:<13} {value:8.2f}   ({runs}){spent}   {ratios[name]:.2f}x distribution")
+    return ratios["lamina"]
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":
