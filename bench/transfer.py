@@ -261,30 +261,35 @@ def bench(args: argparse.Namespace, folder: Path, host: str) -> int:
         return 0
 
     variant, _ = make_model(folder, size, b"a different system prompt for the variant")
-    _, _, pushed = run_child("--child", "push", "--reference", f"{host}/bench/r0:variant",
+    # Only the last round's repository still holds the weights: earlier rounds deleted theirs.
+    _, _, pushed = run_child("--child", "push", "--reference", f"{host}/{repo}:variant",
                              "--files", files_json, "--manifest", str(variant))
     sent, new = int(pushed["transferred"]), int(pushed["new"])  # type: ignore[call-overload]
     print(f"variant push: {sent} bytes sent, new layers {new} bytes, overhead {sent - new} "
           "(target ≤ 2048)")
 
-    resume_ratio = killed_pull(folder, host, size, weights_digest)
+    resume_ratio = killed_pull(folder, host, f"{repo}:v1", size, weights_digest)
     print(f"pull killed at 50 %, rerun transfers {resume_ratio:.0%} of the blob (target ≤ 55 %)")
     return 0
 
 
-def killed_pull(folder: Path, host: str, size: int, digest: str) -> float:
+def killed_pull(folder: Path, host: str, name: str, size: int, digest: str) -> float:
     store = folder / "killed"
-    argv = [sys.executable, __file__, "--child", "pull", "--reference", f"{host}/bench/r0:v1",
+    argv = [sys.executable, __file__, "--child", "pull", "--reference", f"{host}/{name}",
             "--store", str(store)]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
     record = store / ".lamina" / "partial" / f"sha256-{digest.split(':')[1]}.ranges"
+    killed = False
     while process.poll() is None:
         if recorded(record) >= size // 2:
             os.kill(process.pid, signal.SIGKILL)
+            killed = True
             break
         time.sleep(0.01)
     process.wait()
-    _, _, result = run_child("--child", "pull", "--reference", f"{host}/bench/r0:v1",
+    if not killed:
+        raise SystemExit("the pull ended before it could be killed at 50 %: use a larger --size")
+    _, _, result = run_child("--child", "pull", "--reference", f"{host}/{name}",
                              "--store", str(store))
     return int(result["blobs"][digest]) / size  # type: ignore[index]
 
