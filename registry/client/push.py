@@ -21,7 +21,7 @@ import httpx
 
 from ocitypes import Descriptor, Digest, Index, ManifestInvalid, parse_any
 
-from ..errors import ErrorCode, RegistryError, RemoteDigestMismatch
+from ..errors import ErrorCode, RegistryError, RemoteDigestMismatch, TransportError
 from ..protocols import BlobSource, Provenance, PushSessions
 from ..reference import Reference
 from .events import Action, BlobOutcome, NoProgress, Progress, PushResult
@@ -175,39 +175,56 @@ class Pusher:
 
     def _patch_chunks(self, reference: Reference, descriptor: Descriptor, location: str,
                       start: int, what: str) -> str:
-        for begin in range(start, descriptor.size, self.chunk_size):
+        """PATCH ``[start, size)`` in chunks; a chunk whose connection breaks is sent again
+        from where the registry says the session stands, while retries last."""
+        begin, retries = start, self.transport.retry.attempts - 1
+        while begin < descriptor.size:
             end = min(begin + self.chunk_size, descriptor.size)
             headers = {**_octets(end - begin), "Content-Range": f"{begin}-{end - 1}"}
-            response = self.transport.request(
-                "PATCH", location, what=what, ok=frozenset({202, 204}), headers=headers,
-                content=self._body(descriptor.digest, begin, end), retry=False,
-            )
+            try:
+                response = self.transport.request(
+                    "PATCH", location, what=what, ok=frozenset({202, 204}), headers=headers,
+                    content=self._body(descriptor.digest, begin, end), retry=False,
+                )
+            except TransportError:
+                standing = self._status(location, descriptor, what) if retries else None
+                if standing is None:
+                    raise
+                retries -= 1
+                location, begin = standing
+                continue
             location = _location(response) or location
             if self.sessions is not None:
                 self.sessions.save_session(descriptor.digest, reference.registry,
                                            reference.repository, location)
+            begin = end
         return location
 
     def _resumable(self, reference: Reference, descriptor: Descriptor) -> tuple[str, int] | None:
         """The session and offset an earlier, unfinished push of this blob left, when the
-        registry still holds it (GET on the session: 204 with ``Range: 0-<last byte>``)."""
+        registry still holds it."""
         if self.sessions is None or descriptor.size <= self.chunk_size:
             return None
         digest = descriptor.digest
         location = self.sessions.session(digest, reference.registry, reference.repository)
         if not location:
             return None
-        try:
-            response = self.transport.request(
-                "GET", location, what=f"resume the upload of {digest.short} to {reference}",
-                ok=frozenset({204}),
-            )
-        except RegistryError:  # expired, cancelled or unreachable: a new session will do
+        standing = self._status(location, descriptor,
+                                f"resume the upload of {digest.short} to {reference}")
+        if standing is None:  # expired, cancelled or unreachable: a new session will do
             self._drop_session(reference, digest)
+        return standing
+
+    def _status(self, location: str, descriptor: Descriptor,
+                what: str) -> tuple[str, int] | None:
+        """Where an upload session stands (GET: 204 with ``Range: 0-<last byte>``): its
+        latest Location and how many bytes it holds; None when the registry cannot say."""
+        try:
+            response = self.transport.request("GET", location, what=what, ok=frozenset({204}))
+        except RegistryError:
             return None
         offset = _offset(response)
         if offset is None or offset > descriptor.size:
-            self._drop_session(reference, digest)
             return None
         moved = response.headers.get("Location") or response.headers.get("Docker-Upload-Location")
         return (_location(response) if moved else location), offset

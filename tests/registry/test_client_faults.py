@@ -216,13 +216,15 @@ def test_resume_fetches_only_missing_ranges(
     assert ranges == ["bytes=150000-199999", "bytes=200000-249999", "bytes=250000-299999"]
 
 
-def _drop_patch(number: int) -> Callable[[ProxyHandler], bool]:
-    """A fault that breaks the connection on the ``number``-th PATCH, before the registry sees
-    it (so the registry's session holds exactly the chunks before it)."""
+def _drop_patch(number: int, *, once: bool = False) -> Callable[[ProxyHandler], bool]:
+    """A fault that breaks the connection on the ``number``-th PATCH (and, unless ``once``,
+    every later one), before the registry sees it: the registry's session holds exactly the
+    chunks before it."""
     count = iter(range(1, 1000))
 
     def fault(handler: ProxyHandler) -> bool:
-        if handler.command == "PATCH" and next(count) == number:
+        seen = next(count) if handler.command == "PATCH" else 0
+        if seen == number or (seen > number and not once):
             handler.close_connection = True
             return True
         return False
@@ -254,7 +256,8 @@ def test_a_failed_chunked_push_resumes_from_the_registrys_offset(
     proxy.fault = _drop_patch(2)
     with pytest.raises(TransportError):
         _chunked_push(proxy, source, manifest, sessions)
-    assert _patch_ranges(proxy) == ["0-99999", "100000-199999"]
+    # FAST allows three attempts: the chunk is sent again from where the session stands
+    assert _patch_ranges(proxy) == ["0-99999"] + ["100000-199999"] * 3
     assert list(sessions.locations) == [(digest, proxy.host, "faults/chunked")]
 
     proxy.fault, proxy.seen = None, []
@@ -292,3 +295,20 @@ def test_a_push_whose_session_the_registry_forgot_starts_a_new_one(
     assert (model.action, model.transferred) == ("sent", 300_000)
     assert _patch_ranges(proxy) == ["0-99999", "100000-199999", "200000-299999"]
     assert sessions.locations == {}
+
+
+def test_a_chunk_whose_connection_broke_is_sent_again_in_the_same_push(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(300_000)
+    source = MemoryBlobs()
+    manifest = make_model(source, weights)
+    proxy = proxy_factory(distribution.host)
+    proxy.fault = _drop_patch(2, once=True)
+    result = _chunked_push(proxy, source, manifest, MemoryPushSessions())
+    model = next(blob for blob in result.blobs if blob.digest == Digest.of(weights))
+    assert model.action == "sent"
+    assert _patch_ranges(proxy) == ["0-99999", "100000-199999", "100000-199999",
+                                    "200000-299999"]
+    asked = [method for method, path, _ in proxy.seen if "/uploads/" in path]
+    assert asked.count("GET") == 1  # where the session stood, before sending again
