@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
+from typing import Protocol, runtime_checkable
 
 import ocitypes
 from ocitypes import Digest, Manifest, parse_any
@@ -38,7 +39,7 @@ from ..client import Puller, fetch_manifest
 from ..client.pull import Fetched
 from ..client.transport import Transport
 from ..errors import ErrorCode, NotFound, RegistryError
-from ..protocols import ManifestStore, PartialBlobs, Provenance
+from ..protocols import ManifestStore, PartialBlob, PartialBlobs, Provenance
 from ..reference import Reference
 
 __all__ = ["Mirror", "UpstreamFailed"]
@@ -256,7 +257,12 @@ class Mirror:
         if size is None:
             size = self._upstream_size(repository, digest)
         descriptor = ocitypes.Descriptor(_OCTETS, digest, size)
-        Puller(self.transport, self.blobs, parts=self.parts).fetch_blob(target, descriptor)
+        blobs = _Opened(self.blobs)
+        try:
+            Puller(self.transport, blobs, parts=self.parts).fetch_blob(target, descriptor)
+        except BaseException:
+            blobs.let_go()
+            raise
         self.provenance.record(digest, self.host, repository)
 
     def _upstream_size(self, repository: str, digest: Digest) -> int:
@@ -271,3 +277,31 @@ class Mirror:
         digest = Digest.parse(reference) if reference.startswith("sha256:") else None
         return Reference(self.host, repository, None if digest else reference, digest,
                          self.transport.reference.insecure)
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class _Opened:
+    """The store's partial blobs, remembering those a fetch opened: one a failed fetch left
+    open still holds the store's lock on it, which the next request's fetch would wait for
+    forever; closing it keeps its finished ranges, so that fetch resumes instead."""
+
+    def __init__(self, blobs: PartialBlobs) -> None:
+        self.blobs = blobs
+        self.opened: list[PartialBlob] = []
+
+    def exists(self, digest: Digest) -> bool:
+        return self.blobs.exists(digest)
+
+    def partial(self, digest: Digest, size: int) -> PartialBlob:
+        partial = self.blobs.partial(digest, size)
+        self.opened.append(partial)
+        return partial
+
+    def let_go(self) -> None:
+        for partial in self.opened:
+            if isinstance(partial, _Closable):
+                partial.close()

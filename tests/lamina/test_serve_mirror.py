@@ -24,6 +24,7 @@ from tests.registry.distribution import (
     PASSWORD,
     USER,
     Proxy,
+    ProxyHandler,
     Registry,
     free_port,
     redirect_blobs,
@@ -204,3 +205,39 @@ def test_serve_json_names_the_mirror(config: dict[str, str], tmp_path: Path) -> 
     document = json.loads(line)
     assert document["mirror"] == "https://registry.ollama.ai"
     assert document["url"] == f"http://127.0.0.1:{port}"
+
+
+def test_a_fetch_broken_off_upstream_is_resumed_by_the_next_request(
+    upstream: Registry, config: dict[str, str], tmp_path: Path, tiny_gguf: Path
+) -> None:
+    login(config, tmp_path, upstream.host)
+    manifest = publish(config, tmp_path, tiny_gguf, upstream, "team/flaky")
+    weights = json.loads(manifest)["layers"][0]
+    data = (tmp_path / f"publisher/blobs/sha256-{weights['digest'][7:]}").read_bytes()
+    proxy = Proxy(upstream.host)
+    login(config, tmp_path, proxy.host)
+    broken = iter(range(3))  # every try of the mirror's first fetch breaks off half-way
+
+    def truncate(handler: ProxyHandler) -> bool:
+        if handler.command == "GET" and weights["digest"] in handler.path \
+                and next(broken, None) is not None:
+            handler.answer(200, data[:10], length=weights["size"])
+            return True
+        return False
+
+    proxy.fault = truncate
+    mirror_home = tmp_path / "mirror"
+    command, port = serving(config, mirror_home, "--mirror", f"http://{proxy.host}")
+    try:
+        with running(command, port, env=config) as url:
+            blob = f"{url}/v2/team/flaky/blobs/{weights['digest']}"
+            first = httpx.get(blob, timeout=60)
+            assert first.status_code == 502, first.text
+            assert not (mirror_home / f"blobs/sha256-{weights['digest'][7:]}").exists()
+            second = httpx.get(blob, timeout=60)  # before the fix: waited for ever on a lock
+            assert second.status_code == 200, second.text
+            assert second.content == data
+            ranged = [h.get("Range") for m, p, h in proxy.seen if weights["digest"] in p]
+            assert ranged[-1] == f"bytes=10-{weights['size'] - 1}"  # resumed, not refetched
+    finally:
+        proxy.stop()
