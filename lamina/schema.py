@@ -379,6 +379,29 @@ class PullOutput(Shape):
     transferred_size: Size = Field(description="bytes fetched: blobs and the manifest")
 
 
+class HubFile(Shape):
+    path: str = Field(description="the file's path in the Hugging Face repository")
+    digest: Digest
+    size: Size
+    action: Literal["downloaded", "present"]
+    linked: Literal["hardlink", "copy", "store only"] = Field(
+        description="hardlink: one inode shared by the HF cache and the store; copy: they are "
+                    "on different file systems; store only: the HF cache could not link it")
+    transferred_size: Size = Field(description="bytes that crossed the network")
+
+
+class HubPullOutput(Shape):
+    """``lamina pull hf.co/user/repo[:quant] --json``"""
+
+    name: str
+    id: Digest
+    repository: str = Field(description="user/repo on Hugging Face")
+    revision: str = Field(description="the commit the files came from")
+    quant: str
+    files: list[HubFile]
+    transferred_size: Size
+
+
 class PushOutput(Shape):
     """``lamina push --json``"""
 
@@ -440,7 +463,7 @@ OUTPUTS: tuple[type[Shape], ...] = (
     ErrorOutput, ListOutput, ShowOutput, CreateOutput, RmOutput, CpOutput, DiffOutput,
     GcOutput, DuOutput, VerifyOutput, CheckOutput, ExportOutput, ExportRemovalOutput,
     ImportOutput, DedupeOutput, SaveOutput, LoadOutput,
-    PullOutput, PushOutput, LoginOutput, LockOutput,
+    PullOutput, HubPullOutput, PushOutput, LoginOutput, LockOutput,
     ServeOutput,
 )  # fmt: skip
 

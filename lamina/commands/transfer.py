@@ -6,7 +6,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -47,11 +47,16 @@ _DONE_TEXT = {
 def pull(app: App, name: str, insecure: bool, as_json: bool, quiet: bool) -> None:
     """Fetch a model from its registry (host/namespace/model:tag), resuming an interrupted pull.
 
-    Blobs already in the store are not fetched again.
+    Blobs already in the store are not fetched again. hf.co/user/repo[:quant] pulls a GGUF
+    model from Hugging Face (Q4_K_M by default), sharing each file with the HF cache.
     """
     from .. import transfer
+    from ..hub import is_hub_name
 
     app.quiet = quiet
+    if is_hub_name(name):
+        _hub_pull(app, name, as_json=as_json)
+        return
     with _progress(app) as progress:
         filed, result = transfer.pull(app.store(), name, insecure=insecure, progress=progress)
     if as_json:
@@ -238,22 +243,23 @@ class _Bars:
 class _progress:
     """Bars on a terminal, lines otherwise, nothing with --quiet or --json."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, hub: bool = False) -> None:
         self.app = app
         self.bar: RichProgress | None = None
+        self.hub = hub
 
-    def __enter__(self) -> _Bars | _Lines | None:
+    def __enter__(self) -> Any:
         app = self.app
         if app.quiet or app.json_mode:
             return None
         if app.console is None and not sys.stderr.isatty():
-            return _Lines(app)
+            return _HubLines(app) if self.hub else _Lines(app)
         from rich.console import Console
 
         console = app.console or Console(stderr=True, highlight=False)
         self.bar = transfer_bar(console, transient=False, only_on_terminal=False)
         self.bar.start()
-        return _Bars(self.bar)
+        return _HubBars(self.bar) if self.hub else _Bars(self.bar)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.bar is not None:
@@ -342,7 +348,77 @@ def ensure_locked(app: App, path: Path, base_dir: Path, recipe: object) -> None:
 def pull_parent(app: App, spelled: str) -> None:
     """``create`` with FROM a model the store lacks pulls it first, as Ollama does."""
     from .. import transfer
+    from ..hub import is_hub_name
 
     app.status(f"pulling {spelled}")
+    if is_hub_name(spelled):
+        _hub_pull(app, spelled, as_json=True)  # create reports; the pull only shows bars
+        return
     with _progress(app) as progress:
         transfer.pull(app.store(), spelled, progress=progress)
+
+
+def _hub_pull(app: App, name: str, *, as_json: bool) -> None:
+    """A Hugging Face pull, reported as ``pull`` reports a registry's."""
+    from .. import hub, schema
+
+    with _progress(app, hub=True) as progress:
+        pulled = hub.pull(app.store(), name, progress=progress)
+    created = pulled.created
+    shown = created.name.display_shortest()
+    if as_json:
+        if app.json_mode:
+            app.emit(schema.HubPullOutput(
+                name=shown, id=str(created.manifest.digest), repository=pulled.repo,
+                revision=pulled.revision, quant=pulled.selection.quant,
+                transferred_size=pulled.transferred,
+                files=[schema.HubFile(path=f.path, digest=f.digest, size=f.size,
+                                      action=f.action,  # type: ignore[arg-type]
+                                      linked=f.linked,  # type: ignore[arg-type]
+                                      transferred_size=f.transferred)
+                       for f in pulled.files]))
+        return
+    for file in pulled.files:
+        if file.linked != "hardlink":
+            app.warn(f"warning: {file.path}: {file.linked} (the HF cache and the store are "
+                     "on different file systems, so they do not share one file)")
+    present = sum(1 for f in pulled.files if f.action == "present")
+    app.echo(f"pulled {shown} ({created.manifest.digest.short}) from hf.co/{pulled.repo} "
+             f"{pulled.selection.quant}: {human_bytes(pulled.transferred)} fetched, "
+             f"{plural(present, 'file')} already in the store")
+
+
+class _HubLines:
+    """Hugging Face progress as one line per finished file: for logs and pipes."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def begin(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, label: str, count: int) -> None:
+        pass
+
+    def end(self, label: str, text: str) -> None:
+        self.app.status(f"{label}: {text}")
+
+
+class _HubBars:
+    """One bar per Hugging Face file, in the CLI's one bar look."""
+
+    def __init__(self, bar: RichProgress) -> None:
+        self.bar = bar
+        self.tasks: dict[str, TaskID] = {}
+
+    def begin(self, label: str, total: int) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total)
+
+    def advance(self, label: str, count: int) -> None:
+        self.bar.advance(self.tasks[label], count)
+
+    def end(self, label: str, text: str) -> None:
+        task = self.tasks[label]
+        self.bar.update(task, description=f"{label} {text}",
+                        completed=self.bar.tasks[task].total)

@@ -24,6 +24,7 @@ written, is safe.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -149,10 +150,21 @@ class BlobStore:
         return writer.put_stream(self._shelf, chunks, expected=expected, progress=progress)
 
     def import_file(
-        self, src: Path, *, progress: Progress | None = None, allow_link: bool = True
+        self, src: Path, *, progress: Progress | None = None, allow_link: bool = True,
+        expected: Digest | None = None, share_inode: bool = False,
     ) -> ImportResult:
-        """Store a user's file, sharing its blocks or inode instead of copying when possible."""
-        return importer.import_file(self._shelf, src, progress=progress, allow_link=allow_link)
+        """Store a user's file, sharing its blocks or inode instead of copying when possible;
+        with ``expected``, only if it hashes so; with ``share_inode``, hardlink or copy."""
+        return importer.import_file(self._shelf, src, progress=progress, allow_link=allow_link,
+                                    expected=expected, share_inode=share_inode)
+
+    def link_out(self, digest: Digest, dst: Path) -> None:
+        """Give a stored blob the second name ``dst`` (same inode), which the hash cache then
+        knows without reading it; ``LinkUnsupported`` across file systems."""
+        from ..link import hardlink
+
+        hardlink(self.path(digest), dst)
+        self._shelf.remember(os.stat(dst), digest)
 
     def stage(self) -> StagedBlob:
         """A temp file in the blobs folder for a blob written now (hashed on the way in) and

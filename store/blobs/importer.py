@@ -17,7 +17,7 @@ from pathlib import Path
 from ocitypes import Digest
 
 from .. import modes
-from ..errors import SourceChanged, StorageError, storage_errors
+from ..errors import DigestMismatch, SourceChanged, StorageError, storage_errors
 from ..hashcache import Hasher, Progress
 from ..link import DEFAULT_METHODS, LinkMethod, link_file
 from .shelf import BLOB_MODE, LINKED_MODE, Shelf, moved
@@ -34,23 +34,32 @@ class ImportResult:
 
 
 def import_file(
-    shelf: Shelf, src: Path, *, progress: Progress | None = None, allow_link: bool = True
+    shelf: Shelf, src: Path, *, progress: Progress | None = None, allow_link: bool = True,
+    expected: Digest | None = None, share_inode: bool = False,
 ) -> ImportResult:
-    """Store a user's file, sharing its blocks or inode instead of copying when possible."""
+    """Store a user's file, sharing its blocks or inode instead of copying when possible.
+
+    With ``expected``, a file hashing otherwise is refused before it is published. With
+    ``share_inode``, no reflink: the blob is the file's own inode (a hardlink), else a copy.
+    """
     src = Path(src)
     with storage_errors(src):
         before = os.stat(src)
     if not stat.S_ISREG(before.st_mode):
         raise StorageError(str(src), "not a regular file; give the path of a GGUF file")
     known = shelf.cached(before)
-    if known is not None and shelf.keep(known):
+    if known is not None and known == (expected or known) and shelf.keep(known):
         return ImportResult(known, before.st_size, None, hashed=False)
     allow = DEFAULT_METHODS if allow_link else frozenset({LinkMethod.COPY})
+    if share_inode:
+        allow = allow - {LinkMethod.REFLINK}
     hasher = Hasher(progress)
     with storage_errors(shelf.layout.blobs), shelf.temp() as temp:
         method = link_file(src, temp, allow=allow, on_copy_chunk=hasher.update)
         seen = _hash_placed(src, temp, before, method, hasher)
         digest = hasher.digest()
+        if expected is not None and digest != expected:
+            raise DigestMismatch(str(expected), str(digest), what=str(src))
         with shelf.lock(digest):
             published = _publish_import(shelf, src, temp, digest, method, seen)
         if not published:
