@@ -352,13 +352,13 @@ def pull_parent(app: App, spelled: str) -> None:
 
     app.status(f"pulling {spelled}")
     if is_hub_name(spelled):
-        _hub_pull(app, spelled, as_json=True)  # create reports; the pull only shows bars
+        _hub_pull(app, spelled, as_json=False, report=False)  # create reports, once
         return
     with _progress(app) as progress:
         transfer.pull(app.store(), spelled, progress=progress)
 
 
-def _hub_pull(app: App, name: str, *, as_json: bool) -> None:
+def _hub_pull(app: App, name: str, *, as_json: bool, report: bool = True) -> None:
     """A Hugging Face pull, reported as ``pull`` reports a registry's."""
     from .. import hub, schema
 
@@ -366,17 +366,18 @@ def _hub_pull(app: App, name: str, *, as_json: bool) -> None:
         pulled = hub.pull(app.store(), name, progress=progress)
     created = pulled.created
     shown = created.name.display_shortest()
+    if not report:
+        return
     if as_json:
-        if app.json_mode:
-            app.emit(schema.HubPullOutput(
-                name=shown, id=str(created.manifest.digest), repository=pulled.repo,
-                revision=pulled.revision, quant=pulled.selection.quant,
-                transferred_size=pulled.transferred,
-                files=[schema.HubFile(path=f.path, digest=f.digest, size=f.size,
-                                      action=f.action,  # type: ignore[arg-type]
-                                      linked=f.linked,  # type: ignore[arg-type]
-                                      transferred_size=f.transferred)
-                       for f in pulled.files]))
+        app.emit(schema.HubPullOutput(
+            name=shown, id=str(created.manifest.digest), repository=pulled.repo,
+            revision=pulled.revision, quant=pulled.selection.quant,
+            transferred_size=pulled.transferred,
+            files=[schema.HubFile(path=f.path, digest=f.digest, size=f.size,
+                                  action=f.action,  # type: ignore[arg-type]
+                                  linked=f.linked,  # type: ignore[arg-type]
+                                  transferred_size=f.transferred)
+                   for f in pulled.files]))
         return
     for file in pulled.files:
         if file.linked != "hardlink":

@@ -190,6 +190,14 @@ def test_modelfile_from_hf(hub: Hub, tmp_path: Path) -> None:
     assert code == 0 and len(hub.gets("Tiny-Q8_0.gguf")) == 1
 
 
+def test_create_json_from_hf_prints_one_document(hub: Hub, tmp_path: Path) -> None:
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM hf.co/user/tiny-GGUF\n")
+    code, out, err = run("create", "m", "-f", str(modelfile), "--json")
+    assert code == 0, err
+    assert json.loads(out)["name"] == "m:latest"  # create's document alone, not the pull's
+
+
 @pytest.mark.parametrize(("repo", "code_name", "words"), [
     ("user/missing", "hub_not_found", "no such repository"),
     ("user/gated", "hub_unauthorized", "HF_TOKEN"),
