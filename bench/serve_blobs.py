@@ -1,11 +1,12 @@
 """``lamina serve`` side by side with CNCF Distribution (Debian ``docker-registry``) in one run,
 on loopback, with curl as the client. Each round alternates the servers' order and takes, from
-each: a monolithic blob PUT (``POST``, then ``PUT ?digest=`` with the whole file, as curl and
-lamina's client push), a chunked push (``PATCH`` chunks with ``Content-Range``, then an empty
-``PUT ?digest=``), and a blob GET (warm page cache) — lamina under granian (zero-copy
-``pathsend``), the same app under uvicorn (streamed reads: why lamina uses granian), and
-Distribution. Medians and ratios to Distribution are printed, with the CPU seconds each server
-spent per PUT (a fairer view when the machine is shared) and the load average.
+each, a monolithic blob PUT (``POST``, then ``PUT ?digest=`` with the whole file, as curl and
+lamina's client push) and a chunked push (``PATCH`` chunks with ``Content-Range``, then an
+empty ``PUT ?digest=``); then rounds of blob GETs (warm page cache) — lamina under granian
+(zero-copy ``pathsend``), the same app under uvicorn (streamed reads: why lamina uses
+granian), and Distribution. Medians and ratios to Distribution are printed, with the CPU
+seconds each server spent per PUT (a fairer view when the machine is shared) and the load
+average.
 
 Then 16 concurrent pulls of one blob from lamina: every copy checked, peak RSS of its processes.
 
@@ -274,14 +275,17 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
                 cpu[name].append(cpu_seconds(pids[name]) - before)
                 return seconds
 
-            tasks: dict[str, dict[str, Callable[[], float]]] = {name: {
+            pushes: dict[str, dict[str, Callable[[], float]]] = {name: {
                 "put": lambda name=name: put(name),  # type: ignore[misc]
                 "chunked": lambda name=name: push_chunked(  # type: ignore[misc]
                     urls[name], chunks, put_digest),
-                "get": lambda name=name: get_rate(urls[name], get_digest) / 1e9,  # type: ignore[misc]
             } for name in pids}
-            tasks["uvicorn"] = {"get": lambda: get_rate(urls["uvicorn"], get_digest) / 1e9}
-            results = alternate(args.rounds, tasks)
+            results = alternate(args.rounds, pushes)
+            # GETs after the pushes: the page cache Distribution's pushes leave dirty would
+            # otherwise be flushed during whichever GET came next.
+            results.update(alternate(args.rounds, {name: {
+                "get": lambda name=name: get_rate(urls[name], get_digest) / 1e9,  # type: ignore[misc]
+            } for name in urls}))
         for path in (put_file, *chunks):
             path.unlink()
         print(f"\nblob PUT of {args.put_mib} MiB, monolithic (seconds; server CPU seconds)")

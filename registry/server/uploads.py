@@ -23,8 +23,9 @@ from . import names
 from .access import PULL, PUSH
 from .common import Refused, principal, require, run, state, url
 
-BATCH = 4 << 20
-"""Bytes gathered from the request before one write: few thread hops for a large blob."""
+BATCH = 16 << 20
+"""Bytes gathered from the request before one write: few thread hops for a large blob, and
+large direct writes, which a disk takes faster than many small ones (``bench/serve_blobs.py``)."""
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)")
 
 

@@ -40,6 +40,9 @@ BLOCK = 4096
 """Alignment of ``O_DIRECT`` offsets, lengths and memory (enough for any common disk)."""
 DIRECT_BUFFER = 8 << 20
 """Bytes copied into one aligned buffer per direct write."""
+IDLE_BUFFERS = 2
+"""Aligned buffers kept for the next batches; the rest are given back (they would count in a
+server's memory while it serves pulls)."""
 
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 _IOV_MAX = 1024
@@ -191,7 +194,7 @@ def _aligned_buffer() -> Iterator[mmap.mmap]:
         yield buffer
     finally:
         with _lock:
-            if len(_buffers) < HASH_THREADS:
+            if len(_buffers) < IDLE_BUFFERS:
                 _buffers.append(buffer)
             else:
                 buffer.close()

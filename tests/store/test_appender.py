@@ -3,6 +3,7 @@ with O_DIRECT where the file system takes it, the bytes always exactly what was 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -186,3 +187,12 @@ def test_a_session_takes_several_buffers_in_one_write(store: BlobStore) -> None:
     assert session.write([b"ab", bytearray(b"cd"), memoryview(b"ef")]) == 6
     session.commit(Digest.of(b"abcdef"))
     assert store.read_bytes(Digest.of(b"abcdef")) == b"abcdef"
+
+
+def test_aligned_buffers_beyond_a_few_are_given_back() -> None:
+    """A server that took many pushes at once keeps only a few buffers while it serves pulls."""
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(appender._aligned_buffer()) for _ in range(5)]
+        assert len({id(buffer) for buffer in held}) == 5
+    assert len(appender._buffers) == appender.IDLE_BUFFERS
+    assert all(buffer.closed for buffer in held if buffer not in appender._buffers)
