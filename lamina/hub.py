@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["HubError", "HubFileOutcome", "HubProgress", "HubPull", "is_hub_name", "pull"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+HUB_CACHE_TARGET = "huggingface"
+"""The ledger's target for files lamina placed in the HF cache."""
 
 
 class HubError(Exception):
@@ -113,7 +115,8 @@ def pull(store: Store, text: str, *, progress: HubProgress | None = None) -> Hub
             # Held while blobs come in unnamed (gc takes the store exclusively); create
             # takes its own.
             with store.writing():
-                fetcher = _Fetcher(store, repo, revision, endpoint, token, progress)
+                fetcher = _Fetcher(store, repo, revision, endpoint, token, progress,
+                                   str(name.without_digest()))
                 outcomes = tuple(fetcher.fetch(f) for f in selection.files)
                 froms = _stage(store, selection, outcomes, staging)
             created = _create(store, name, froms, staging, selection.quant)
@@ -138,10 +141,11 @@ class _Fetcher:
     """Brings one repository file into both the HF cache and the store, as one inode."""
 
     def __init__(self, store: Store, repo: str, revision: str, endpoint: str,
-                 token: str | None, progress: HubProgress | None) -> None:
+                 token: str | None, progress: HubProgress | None, model: str) -> None:
         self.store, self.repo, self.revision = store, repo, revision
         self.endpoint, self.token, self.progress = endpoint, token, progress
         self.cache = hub_cache_dir()
+        self.model = model
 
     def fetch(self, file: HubFile) -> HubFileOutcome:
         from ocitypes import Digest
@@ -164,13 +168,26 @@ class _Fetcher:
         if not blob.exists():
             blob.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self.store.blobs.link_out(digest, blob)
+                self._place(digest, blob)
             except LinkUnsupported:
                 linked = "store only"
         if linked == "hardlink":
             self._hf_download(file)
         self._end(file, "already in the store")
         return HubFileOutcome(file.path, str(digest), file.size, "present", linked, 0)
+
+    def _place(self, digest: Any, blob: Path) -> None:
+        """Hardlink a stored blob into the HF cache and record it in the ledger of files
+        lamina placed outside its home, so a removal takes exactly this file and never one
+        huggingface_hub (or the user) put there."""
+        from store.export.ledger import Entry, Ledger, Placed
+
+        with Ledger(self.store.layout).editing() as ledger:
+            self.store.blobs.link_out(digest, blob)
+            entry = (ledger.find(HUB_CACHE_TARGET, self.cache, self.model)
+                     or Entry(HUB_CACHE_TARGET, str(self.cache), self.model))
+            entry.files = [p for p in entry.files if p.path != str(blob)] + [Placed.of(blob)]
+            ledger.put(entry)
 
     def _download(self, file: HubFile, digest: Any) -> HubFileOutcome:
         from store import DigestMismatch

@@ -222,3 +222,46 @@ def test_network_down(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _err = run("pull", "hf.co/user/tiny-GGUF", "--json")
     assert code == 1 and json.loads(out)["error"]["code"] == "hub_unreachable"
     assert os.environ["HF_ENDPOINT"] in json.loads(out)["error"]["message"]
+
+
+def test_a_link_placed_in_the_hf_cache_is_in_the_ledger(hub: Hub, tmp_path: Path) -> None:
+    import shutil
+
+    from store import Store
+    from store.export.common import remove_export
+    from store.export.ledger import Ledger
+
+    pulled("hf.co/user/tiny-GGUF:Q8_0")  # downloaded by huggingface_hub: its file, not lamina's
+    store = Store(tmp_path / "home")
+    assert Ledger(store.layout).read().entries == []
+    shutil.rmtree(tmp_path / "hf")
+    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files  # now lamina links the stored blob
+    cached = hf_blob(tmp_path, "user/tiny-GGUF", file.digest)
+    cache = tmp_path / "hf" / "hub"
+    [entry] = Ledger(store.layout).read().entries
+    assert (entry.target, entry.root, entry.model) == (
+        "huggingface", str(cache), "hf.co/user/tiny-GGUF:Q8_0")
+    assert [p.path for p in entry.files] == [str(cached)]
+    assert entry.files[0].ino == cached.stat().st_ino
+    removed = remove_export(store, "huggingface", cache, "hf.co/user/tiny-GGUF:Q8_0")
+    assert removed.removed == (cached,) and not cached.exists()
+    assert store_blob(tmp_path, file.digest).exists()  # the store's name is untouched
+
+
+def test_removal_spares_a_file_the_user_put_in_place_of_the_link(hub: Hub,
+                                                                 tmp_path: Path) -> None:
+    from store import Store
+    from store.export.common import remove_export
+
+    pulled("hf.co/user/tiny-GGUF:Q8_0")
+    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files
+    cached = hf_blob(tmp_path, "user/tiny-GGUF", file.digest)
+    import shutil
+
+    shutil.rmtree(tmp_path / "hf")
+    pulled("hf.co/user/tiny-GGUF:Q8_0")
+    cached.unlink()
+    cached.write_bytes(b"the user's own file")
+    removed = remove_export(Store(tmp_path / "home"), "huggingface", tmp_path / "hf" / "hub",
+                            "hf.co/user/tiny-GGUF:Q8_0")
+    assert removed.removed == () and cached.read_bytes() == b"the user's own file"
