@@ -50,8 +50,9 @@ def pull(app: App, name: str, insecure: bool, as_json: bool, quiet: bool) -> Non
     Blobs already in the store are not fetched again. hf.co/user/repo[:quant] pulls a GGUF
     model from Hugging Face (Q4_K_M by default), sharing each file with the HF cache.
     """
+    from store.hub import is_hub_name
+
     from .. import transfer
-    from ..hub import is_hub_name
 
     app.quiet = quiet
     if is_hub_name(name):
@@ -347,8 +348,9 @@ def ensure_locked(app: App, path: Path, base_dir: Path, recipe: object) -> None:
 
 def pull_parent(app: App, spelled: str) -> None:
     """``create`` with FROM a model the store lacks pulls it first, as Ollama does."""
+    from store.hub import is_hub_name
+
     from .. import transfer
-    from ..hub import is_hub_name
 
     app.status(f"pulling {spelled}")
     if is_hub_name(spelled):
@@ -360,7 +362,9 @@ def pull_parent(app: App, spelled: str) -> None:
 
 def _hub_pull(app: App, name: str, *, as_json: bool, report: bool = True) -> None:
     """A Hugging Face pull, reported as ``pull`` reports a registry's."""
-    from .. import hub, schema
+    from store import hub
+
+    from .. import schema
 
     with _progress(app, hub=True) as progress:
         pulled = hub.pull(app.store(), name, progress=progress)

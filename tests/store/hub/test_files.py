@@ -1,10 +1,10 @@
-"""lamina.hubfiles: which files of a Hub repository a quant tag names."""
+"""store.hub.files: which files of a Hub repository a quant tag names."""
 
 from __future__ import annotations
 
 import pytest
 
-from lamina.hubfiles import HubFile, NoGGUF, UnknownQuant, parse_hub_name, select
+from store.hub import HubFile, NoGGUF, UnknownQuant, parse_hub_name, select
 
 
 def files(*paths: str) -> list[HubFile]:

@@ -24,32 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .hubfiles import HubFile, Selection, parse_hub_name, select
+from .errors import HubError, HubNotFound, HubUnauthorized, HubUnreachable
+from .files import HubFile, Selection, parse_hub_name, select
 
 if TYPE_CHECKING:
-    from store import CreateResult, Name, Store
+    from ..create import CreateResult
+    from ..models import Store
+    from ..names import Name
 
-__all__ = ["HubError", "HubFileOutcome", "HubProgress", "HubPull", "is_hub_name", "pull"]
+__all__ = ["HUB_CACHE_TARGET", "HubFileOutcome", "HubProgress", "HubPull", "hub_cache_dir",
+           "is_hub_name", "pull"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 HUB_CACHE_TARGET = "huggingface"
 """The ledger's target for files lamina placed in the HF cache."""
-
-
-class HubError(Exception):
-    """Hugging Face refused or could not be reached; the message says what to do."""
-
-
-class HubNotFound(HubError):
-    pass
-
-
-class HubUnauthorized(HubError):
-    pass
-
-
-class HubUnreachable(HubError):
-    pass
 
 
 class HubProgress(Protocol):
@@ -99,7 +87,7 @@ def hub_cache_dir() -> Path:
 
 def pull(store: Store, text: str, *, progress: HubProgress | None = None) -> HubPull:
     """Fetch what ``hf.co/user/repo[:quant]`` names and file it in the store under ``text``."""
-    from store import Name
+    from ..names import Name
 
     parsed = parse_hub_name(text)
     if parsed is None:
@@ -161,7 +149,7 @@ class _Fetcher:
     def _present(self, file: HubFile, digest: Any) -> HubFileOutcome:
         """The store has it: hardlink it into the HF cache, and let huggingface_hub point its
         snapshot at it (a metadata request, no download)."""
-        from store.link import LinkUnsupported
+        from ..link import LinkUnsupported
 
         blob = self._cache_blob(file)
         linked = "hardlink"
@@ -180,7 +168,7 @@ class _Fetcher:
         """Hardlink a stored blob into the HF cache and record it in the ledger of files
         lamina placed outside its home, so a removal takes exactly this file and never one
         huggingface_hub (or the user) put there."""
-        from store.export.ledger import Entry, Ledger, Placed
+        from ..export.ledger import Entry, Ledger, Placed
 
         with Ledger(self.store.layout).editing() as ledger:
             self.store.blobs.link_out(digest, blob)
@@ -190,8 +178,8 @@ class _Fetcher:
             ledger.put(entry)
 
     def _download(self, file: HubFile, digest: Any) -> HubFileOutcome:
-        from store import DigestMismatch
-        from store.link import LinkMethod
+        from ..errors import DigestMismatch
+        from ..link import LinkMethod
 
         before = self._cache_blob(file).exists()
         pointer = Path(self._hf_download(file))
@@ -281,10 +269,11 @@ def _create(store: Store, name: Name, froms: list[str], staging: Path,
             quant: str) -> CreateResult:
     """Build the model as ``create`` would FROM the staged files."""
     import modelfile
-    import store as store_pkg
+
+    from ..create import create
 
     source = modelfile.parse("\n".join(froms) + "\n", file=f"hf.co ({quant})")
-    result: CreateResult = store_pkg.create(store, name, source, base_dir=staging)
+    result: CreateResult = create(store, name, source, base_dir=staging)
     return result
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import HubSelectionError
+
 __all__ = [
     "DEFAULT_QUANT",
+    "HUB_HOSTS",
     "HubFile",
     "NoGGUF",
     "Selection",
@@ -29,9 +32,6 @@ _SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$"
 _QUANT = re.compile(r"(?<![A-Za-z0-9])((?:I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F32)(?![A-Za-z0-9])",
                     re.IGNORECASE)
 
-
-class HubSelectionError(ValueError):
-    """The repository's files do not give a model for the tag asked for."""
 
 
 class NoGGUF(HubSelectionError):
