@@ -3,9 +3,12 @@
 ``hf.co/user/repo[:quant]`` (or ``huggingface.co/…``): the repository's file list with each
 file's LFS sha256 comes first (``/api/models/{repo}/revision/main?blobs=true``), so a file the
 store already holds is never downloaded; it is hardlinked into the HF cache instead, and
-``huggingface_hub`` only makes its snapshot pointer. A missing file is downloaded by
-``hf_hub_download`` (which resumes a broken transfer) into the HF cache, then hardlinked into the
-store while it is hashed and checked against that sha256 (a copy across file systems). The
+``huggingface_hub`` only makes its snapshot pointer. A missing file is fetched by lamina into
+the store's partial blob for its sha256, asking the Hub (``hf_hub_url``, huggingface_hub's
+headers and session, redirects followed) only for the ranges still missing, so a pull killed
+halfway goes on from there in the next run; published verified, it is then hardlinked into the
+HF cache like a blob the store had. Every such link is recorded in the ledger of files lamina
+placed outside its home. A file only the HF cache has is hardlinked into the store. The
 model is then built as ``create`` builds one FROM those files.
 
 The Hub, its cache and the token are the ones ``huggingface_hub`` uses: ``HF_ENDPOINT``,
@@ -36,6 +39,8 @@ __all__ = ["HUB_CACHE_TARGET", "HubFileOutcome", "HubProgress", "HubPull", "hub_
            "is_hub_name", "pull"]
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
+ATTEMPTS = 5
+"""Tries per file within one run while each gets further than the last."""
 HUB_CACHE_TARGET = "huggingface"
 """The ledger's target for files lamina placed in the HF cache."""
 
@@ -149,20 +154,24 @@ class _Fetcher:
     def _present(self, file: HubFile, digest: Any) -> HubFileOutcome:
         """The store has it: hardlink it into the HF cache, and let huggingface_hub point its
         snapshot at it (a metadata request, no download)."""
+        linked = self._link_into_cache(file, digest)
+        self._end(file, "already in the store")
+        return HubFileOutcome(file.path, str(digest), file.size, "present", linked, 0)
+
+    def _link_into_cache(self, file: HubFile, digest: Any) -> str:
+        """Hardlink the stored blob as the HF cache's blob and have huggingface_hub add only
+        its snapshot pointer; how the cache got it."""
         from ..link import LinkUnsupported
 
         blob = self._cache_blob(file)
-        linked = "hardlink"
         if not blob.exists():
             blob.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._place(digest, blob)
             except LinkUnsupported:
-                linked = "store only"
-        if linked == "hardlink":
-            self._hf_download(file)
-        self._end(file, "already in the store")
-        return HubFileOutcome(file.path, str(digest), file.size, "present", linked, 0)
+                return "store only"
+        self._hf_download(file)
+        return "hardlink"
 
     def _place(self, digest: Any, blob: Path) -> None:
         """Hardlink a stored blob into the HF cache and record it in the ledger of files
@@ -178,23 +187,34 @@ class _Fetcher:
             ledger.put(entry)
 
     def _download(self, file: HubFile, digest: Any) -> HubFileOutcome:
+        """Fetch into the store's partial blob for the digest (kept across runs, so a pull
+        killed halfway goes on from there), publish it verified, then link it into the HF
+        cache as for a blob the store had."""
+        if self._cache_blob(file).exists():
+            return self._adopt(file, digest)
+        transferred = _RangedDownload(self, file, digest).run()
+        linked = self._link_into_cache(file, digest)
+        self._end(file, "downloaded")
+        return HubFileOutcome(file.path, str(digest), file.size, "downloaded", linked,
+                              transferred)
+
+    def _adopt(self, file: HubFile, digest: Any) -> HubFileOutcome:
+        """The HF cache has the file and the store not: share its inode with the store."""
         from ..errors import DigestMismatch
         from ..link import LinkMethod
 
-        before = self._cache_blob(file).exists()
         pointer = Path(self._hf_download(file))
         blob = pointer.resolve()
         try:
             result = self.store.blobs.import_file(blob, expected=digest, share_inode=True)
         except DigestMismatch:
-            # A corrupt download must not stay in the HF cache to be trusted next time.
+            # A corrupt file must not stay in the HF cache to be trusted next time.
             for path in (pointer, blob):
                 path.unlink(missing_ok=True)
             raise
         linked = "copy" if result.method is LinkMethod.COPY else "hardlink"
-        self._end(file, "in the HF cache" if before else "downloaded")
-        return HubFileOutcome(file.path, str(digest), file.size, "downloaded", linked,
-                              0 if before else file.size)
+        self._end(file, "in the HF cache")
+        return HubFileOutcome(file.path, str(digest), file.size, "downloaded", linked, 0)
 
     def _cache_blob(self, file: HubFile) -> Path:
         """huggingface_hub's blob path for an LFS file: named by its sha256 (the ETag)."""
@@ -236,6 +256,82 @@ class _Fetcher:
     def _end(self, file: HubFile, text: str) -> None:
         if self.progress is not None:
             self.progress.end(file.basename, text)
+
+
+class _RangedDownload:
+    """One file's bytes from the Hub into the store's partial blob, asking only for the ranges
+    still missing; a connection that breaks is asked again from where it stopped."""
+
+    def __init__(self, fetcher: _Fetcher, file: HubFile, digest: Any) -> None:
+        self.fetcher, self.file, self.digest = fetcher, file, digest
+        self.received = 0
+
+    def run(self) -> int:
+        """Fetch, verify and publish; the bytes received in this run."""
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils._headers import build_hf_headers
+
+        f = self.fetcher
+        url = hf_hub_url(f.repo, self.file.path, revision=f.revision, endpoint=f.endpoint)
+        headers = build_hf_headers(token=f.token)
+        partial = f.store.blobs.partial(self.digest, self.file.size)
+        label = self.file.basename
+        if f.progress is not None:
+            f.progress.begin(label, self.file.size)
+            f.progress.advance(label, self.file.size - sum(e - s for s, e in partial.missing()))
+        try:
+            for attempt in range(ATTEMPTS):
+                try:
+                    for start, end in partial.missing():
+                        self._fetch(url, headers, partial, start, end)
+                    break
+                except _Broken:
+                    if attempt == ATTEMPTS - 1:
+                        raise
+            partial.commit()  # verifies; bytes that are not the file's are dropped
+        except BaseException:
+            partial.close()  # keep what was written for the next pull
+            raise
+        return self.received
+
+    def _fetch(self, url: str, headers: dict[str, str], partial: Any, start: int,
+               end: int) -> None:
+        from huggingface_hub.utils._http import get_session, hf_raise_for_status
+
+        wanted = {**headers, "Range": f"bytes={start}-{end - 1}"}
+        offset = start
+        try:
+            with get_session().stream("GET", url, headers=wanted) as response:
+                hf_raise_for_status(response)
+                skip = start if response.status_code == 200 else 0  # the Range was ignored
+                for chunk in response.iter_bytes():
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    chunk = chunk[:end - offset]
+                    if not chunk:
+                        continue
+                    partial.write_at(offset, chunk)
+                    offset += len(chunk)
+                    self.received += len(chunk)
+                    if self.fetcher.progress is not None:
+                        self.fetcher.progress.advance(self.file.basename, len(chunk))
+                    if offset >= end:
+                        break
+        except Exception as exc:
+            if offset > start and _is_network(exc):
+                raise _Broken from exc  # progress was made: worth asking again
+            raise
+        if offset < end:
+            raise _Broken
+
+
+class _Broken(Exception):
+    """The Hub ended a file's bytes early."""
+
+    def __str__(self) -> str:
+        cause = self.__cause__
+        return f"the connection broke off ({cause})" if cause else "the body ended early"
 
 
 @contextlib.contextmanager
@@ -304,6 +400,9 @@ def _hub_errors(repo: str, endpoint: str) -> Iterator[None]:
     except (errors.OfflineModeIsEnabled, errors.LocalEntryNotFoundError) as exc:
         raise HubUnreachable(f"cannot reach {endpoint} to pull hf.co/{repo}; check the "
                              "network (or HF_ENDPOINT)") from exc
+    except _Broken as exc:
+        raise HubUnreachable(f"{endpoint} ended hf.co/{repo} early ({exc}); run the pull "
+                             "again to go on from there") from exc
     except OSError as exc:
         if _is_network(exc):
             raise HubUnreachable(f"cannot reach {endpoint} to pull hf.co/{repo}: {exc}") from exc

@@ -6,7 +6,8 @@
 
 Errors carry ``X-Error-Code`` as the Hub's do (RepoNotFound, GatedRepo, EntryNotFound). Every
 request is recorded; faults can be switched on per file: ``corrupt`` serves other bytes than
-the sha256 announced, ``cut_at`` ends the first GET's body after that many bytes.
+the sha256 announced, ``cut_at`` ends the first GET's body after that many bytes. ``sent``
+counts the body bytes served per file.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Hub:
     corrupt: set[str] = field(default_factory=set)
     cut_at: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)
+    """Body bytes sent per file name (its last path segment)."""
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -136,6 +139,8 @@ def start_hub() -> Hub:
             self.end_headers()
             if self.command == "HEAD":
                 return
+            name = self.path.rsplit("/", 1)[-1]
+            hub.sent[name] = hub.sent.get(name, 0) + len(data if cut is None else data[:cut])
             if cut is not None:  # the connection drops mid-body
                 self.wfile.write(data[:cut])
                 self.wfile.flush()

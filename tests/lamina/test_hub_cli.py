@@ -42,6 +42,7 @@ def hub(server: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     server.gated.clear()
     server.corrupt.clear()
     server.cut_at.clear()
+    server.sent.clear()
     server.repos.clear()
     quants = {"Q4_K_M": 15, "Q8_0": 7, "IQ2_XS": 2}
     server.repos["user/tiny-GGUF"] = {
@@ -60,7 +61,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def pulled(*args: str) -> schema.HubPullOutput:
     code, out, err = run("pull", *args, "--json")
-    assert code == 0, err
+    assert code == 0, err + out
     return schema.HubPullOutput.model_validate_json(out)
 
 
@@ -130,20 +131,39 @@ def test_a_blob_in_the_store_is_not_downloaded_again(hub: Hub, tmp_path: Path) -
         .resolve() == cached
 
 
-def test_interrupted_download_resumes(hub: Hub, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from huggingface_hub import constants
-
-    # Small reads, so that the bytes before the break reach the file (10 MiB by default).
-    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 64)
+def test_interrupted_download_resumes(hub: Hub, tmp_path: Path) -> None:
     size = len(hub.repos["user/tiny-GGUF"]["Tiny-Q8_0.gguf"])
     hub.cut_at["Tiny-Q8_0.gguf"] = size // 2
     result = pulled("hf.co/user/tiny-GGUF:Q8_0")
     ranges = [r[2] for r in hub.gets("Tiny-Q8_0.gguf")]
-    assert ranges == [None, f"bytes={size // 2 // 64 * 64}-"]
+    assert ranges == [f"bytes=0-{size - 1}", f"bytes={size // 2}-{size - 1}"]
+    assert hub.sent["Tiny-Q8_0.gguf"] == size
     code, out, err = run("verify")
     assert code == 0, out + err
-    assert result.files[0].action == "downloaded"
+    assert result.files[0].action == "downloaded" and result.files[0].transferred_size == size
+
+
+def test_a_pull_that_failed_halfway_goes_on_in_the_next_run(
+        hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    pull = importlib.import_module("store.hub.pull")
+
+    monkeypatch.setattr(pull, "ATTEMPTS", 1)  # the run ends at the first break
+    size = len(hub.repos["user/tiny-GGUF"]["Tiny-Q8_0.gguf"])
+    hub.cut_at["Tiny-Q8_0.gguf"] = size // 3
+    code, out, _ = run("pull", "hf.co/user/tiny-GGUF:Q8_0", "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "hub_unreachable"
+    assert "run the pull again" in json.loads(out)["error"]["message"]
+    assert list((tmp_path / "home" / ".lamina" / "partial").glob("sha256-*.part"))
+    assert not list((tmp_path / "hf" / "hub").glob("models--*/blobs/*"))
+    hub.sent.clear()
+    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files
+    assert hub.sent["Tiny-Q8_0.gguf"] == size - size // 3  # only the rest
+    assert file.transferred_size == size - size // 3
+    cached = hf_blob(tmp_path, "user/tiny-GGUF", file.digest)
+    assert cached.stat().st_ino == store_blob(tmp_path, file.digest).stat().st_ino
+    assert not list((tmp_path / "home" / ".lamina" / "partial").glob("sha256-*"))
 
 
 def test_corrupt_bytes_are_rejected(hub: Hub, tmp_path: Path) -> None:
@@ -179,7 +199,7 @@ def test_modelfile_from_hf(hub: Hub, tmp_path: Path) -> None:
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text("FROM hf.co/user/tiny-GGUF:Q8_0\nSYSTEM be brief\n")
     code, out, err = run("create", "brief", "-f", str(modelfile))
-    assert code == 0, err
+    assert code == 0, err + out
     code, out, _ = run("show", "brief", "--json")
     shown = json.loads(out)
     assert shown["system"] == "be brief"
@@ -194,7 +214,7 @@ def test_create_json_from_hf_prints_one_document(hub: Hub, tmp_path: Path) -> No
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text("FROM hf.co/user/tiny-GGUF\n")
     code, out, err = run("create", "m", "-f", str(modelfile), "--json")
-    assert code == 0, err
+    assert code == 0, err + out
     assert json.loads(out)["name"] == "m:latest"  # create's document alone, not the pull's
 
 
@@ -231,11 +251,11 @@ def test_a_link_placed_in_the_hf_cache_is_in_the_ledger(hub: Hub, tmp_path: Path
     from store.export.common import remove_export
     from store.export.ledger import Ledger
 
-    pulled("hf.co/user/tiny-GGUF:Q8_0")  # downloaded by huggingface_hub: its file, not lamina's
+    pulled("hf.co/user/tiny-GGUF:Q8_0")  # downloaded into the store, linked into the cache
     store = Store(tmp_path / "home")
-    assert Ledger(store.layout).read().entries == []
+    assert len(Ledger(store.layout).read().entries) == 1
     shutil.rmtree(tmp_path / "hf")
-    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files  # now lamina links the stored blob
+    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files  # the stored blob is linked again
     cached = hf_blob(tmp_path, "user/tiny-GGUF", file.digest)
     cache = tmp_path / "hf" / "hub"
     [entry] = Ledger(store.layout).read().entries
