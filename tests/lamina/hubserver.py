@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -33,6 +34,11 @@ class Hub:
     cut_at: dict[str, int] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     sent: dict[str, int] = field(default_factory=dict)
+    stall_at: dict[str, int] = field(default_factory=dict)
+    """Send the first GET's body up to that byte slowly (16 bytes per ``pace`` s), then hang
+    until ``release`` is set: a transfer to kill mid-way."""
+    pace: float = 0.2
+    release: threading.Event = field(default_factory=threading.Event)
     """Body bytes sent per file name (its last path segment)."""
     server: ThreadingHTTPServer | None = None
 
@@ -47,6 +53,7 @@ class Hub:
 
     def stop(self) -> None:
         assert self.server is not None
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -120,7 +127,9 @@ def start_hub() -> Hub:
                 self._send(status, b"", {**headers, "Content-Length": str(len(data))})
                 return
             cut = hub.cut_at.pop(path, None)
-            self._send(status, data[start:], headers, cut=cut)
+            stall = hub.stall_at.pop(path, None)
+            self._send(status, data[start:], headers, cut=cut if stall is None else stall,
+                       stall=stall is not None)
 
         def _error(self, status: int, code: str, message: str, *, commit: bool = False) -> None:
             headers = {"X-Error-Code": code, "X-Error-Message": message,
@@ -130,7 +139,7 @@ def start_hub() -> Hub:
             self._send(status, json.dumps({"error": message}).encode(), headers)
 
         def _send(self, status: int, data: bytes, headers: dict[str, str], *,
-                  cut: int | None = None) -> None:
+                  cut: int | None = None, stall: bool = False) -> None:
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -140,6 +149,16 @@ def start_hub() -> Hub:
             if self.command == "HEAD":
                 return
             name = self.path.rsplit("/", 1)[-1]
+            if stall:
+                for at in range(0, cut or 0, 16):
+                    piece = data[at:min(at + 16, cut or 0)]
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    hub.sent[name] = hub.sent.get(name, 0) + len(piece)
+                    time.sleep(hub.pace)
+                hub.release.wait(30)
+                self.close_connection = True
+                return
             hub.sent[name] = hub.sent.get(name, 0) + len(data if cut is None else data[:cut])
             if cut is not None:  # the connection drops mid-body
                 self.wfile.write(data[:cut])

@@ -43,6 +43,7 @@ def hub(server: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     server.corrupt.clear()
     server.cut_at.clear()
     server.sent.clear()
+    server.stall_at.clear()
     server.repos.clear()
     quants = {"Q4_K_M": 15, "Q8_0": 7, "IQ2_XS": 2}
     server.repos["user/tiny-GGUF"] = {
@@ -285,3 +286,34 @@ def test_removal_spares_a_file_the_user_put_in_place_of_the_link(hub: Hub,
     removed = remove_export(Store(tmp_path / "home"), "huggingface", tmp_path / "hf" / "hub",
                             "hf.co/user/tiny-GGUF:Q8_0")
     assert removed.removed == () and cached.read_bytes() == b"the user's own file"
+
+
+def test_a_pull_killed_halfway_goes_on_in_the_next_run(hub: Hub, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    size = len(hub.repos["user/tiny-GGUF"]["Tiny-Q8_0.gguf"])
+    hub.stall_at["Tiny-Q8_0.gguf"] = size // 2  # ~2 s of trickle, then a hang
+    script = "import sys, lamina\nsys.argv[0] = 'lamina'\nlamina.main()"
+    killed = subprocess.Popen([sys.executable, "-c", script, "pull", "-q",
+                               "hf.co/user/tiny-GGUF:Q8_0"], env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while hub.sent.get("Tiny-Q8_0.gguf", 0) < size // 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    hub.release.set()
+    [record] = (tmp_path / "home" / ".lamina" / "partial").glob("sha256-*.ranges")
+    kept = sum(int(e) - int(s) for s, e in (
+        line.split() for line in record.read_text().splitlines()[1:] if line.strip()))
+    assert 0 < kept <= size // 2  # what was durable when the process died
+    hub.sent.clear()
+    [file] = pulled("hf.co/user/tiny-GGUF:Q8_0").files
+    assert hub.sent["Tiny-Q8_0.gguf"] == size - kept  # the rest only
+    assert file.transferred_size == size - kept
+    code, out, err = run("verify")
+    assert code == 0, out + err
