@@ -1,4 +1,4 @@
-"""The store's small SQLite files (the hash cache, the provenance ledger), opened one way.
+"""The store's small SQLite files (hash cache, provenance, push sessions), opened one way.
 
 Each connection is short-lived and in autocommit mode; WAL lets readers and one writer of
 several lamina processes work at once, and a busy file is waited on rather than failed.
@@ -47,3 +47,34 @@ def connect(path: Path, schema: str, *, create: bool, durable: bool = True) -> I
             db.close()
     except (sqlite3.Error, OSError) as exc:
         raise DatabaseUnusable(str(exc)) from exc
+
+
+class AdviceFile:
+    """A SQLite file whose rows are advice, not truth (the provenance ledger, push sessions).
+
+    A missing or unusable file reads as no rows, and a write it cannot take is dropped: the
+    callers then do the slower, always-correct thing (ask the registry, start a new session).
+    """
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self.path = path
+        self.schema = schema
+
+    def rows(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+        """The rows ``sql`` selects, or none when the file is missing or unusable."""
+        if not self.path.exists():
+            return []
+        try:
+            with connect(self.path, self.schema, create=False) as db:
+                return [tuple(row) for row in db.execute(sql, args).fetchall()]
+        except DatabaseUnusable:
+            return []
+
+    def write(self, sql: str, args: tuple[object, ...], *, create: bool = False) -> None:
+        """Run ``sql``, best effort; without ``create`` a missing file is left missing."""
+        if not create and not self.path.exists():
+            return
+        with contextlib.suppress(DatabaseUnusable), connect(
+            self.path, self.schema, create=create
+        ) as db:
+            db.execute(sql, args)

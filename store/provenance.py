@@ -9,17 +9,11 @@ so a push still copes with a failed mount, and a broken file costs only a HEAD r
 
 from __future__ import annotations
 
-import contextlib
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocitypes import Digest
 
-from ._sqlite import DatabaseUnusable, connect
-
-if TYPE_CHECKING:
-    import sqlite3
+from ._sqlite import AdviceFile
 
 __all__ = ["ProvenanceLedger"]
 
@@ -38,35 +32,22 @@ class ProvenanceLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file = AdviceFile(path, _SCHEMA)
 
     def known(self, digest: Digest, registry: str) -> list[str]:
         """Repositories of ``registry`` (``host[:port]``) known to hold ``digest``, sorted."""
-        if not self.path.exists():
-            return []
-        try:
-            with self._connect() as db:
-                rows = db.execute(
-                    "SELECT repository FROM seen WHERE digest = ? AND registry = ? "
-                    "ORDER BY repository",
-                    (str(digest), registry.lower()),
-                ).fetchall()
-        except DatabaseUnusable:
-            return []  # advice only: without it a push asks the registry
-        return [str(row[0]) for row in rows]
+        rows = self._file.rows(
+            "SELECT repository FROM seen WHERE digest = ? AND registry = ? ORDER BY repository",
+            (str(digest), registry.lower()),
+        )
+        return [str(row[0]) for row in rows]  # none: a push asks the registry
 
     def record(self, digest: Digest, registry: str, repository: str) -> None:
         """Remember that ``repository`` on ``registry`` holds ``digest`` (best effort)."""
-        with contextlib.suppress(DatabaseUnusable), self._connect(create=True) as db:
-            db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
-                       (str(digest), registry.lower(), repository))
+        self._file.write("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)",
+                         (str(digest), registry.lower(), repository), create=True)
 
     def forget(self, digest: Digest, registry: str, repository: str) -> None:
         """Drop a record a registry proved wrong (a failed mount, a 404)."""
-        if not self.path.exists():
-            return
-        with contextlib.suppress(DatabaseUnusable), self._connect() as db:
-            db.execute("DELETE FROM seen WHERE digest = ? AND registry = ? AND repository = ?",
-                       (str(digest), registry.lower(), repository))
-
-    def _connect(self, *, create: bool = False) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path, _SCHEMA, create=create)
+        self._file.write("DELETE FROM seen WHERE digest = ? AND registry = ? AND repository = ?",
+                         (str(digest), registry.lower(), repository))

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocitypes import Digest
 
-from ._sqlite import DatabaseUnusable, connect
-
-if TYPE_CHECKING:
-    import sqlite3
+from ._sqlite import AdviceFile
 
 __all__ = ["PushSessionLedger"]
 
@@ -40,37 +35,25 @@ class PushSessionLedger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file = AdviceFile(path, _SCHEMA)
 
     def session(self, digest: Digest, registry: str, repository: str) -> str | None:
         """The last ``Location`` of an unfinished upload of ``digest``, if one is known."""
-        if not self.path.exists():
-            return None
-        try:
-            with self._connect() as db:
-                row = db.execute(
-                    "SELECT location FROM sessions WHERE digest = ? AND registry = ? "
-                    "AND repository = ?", (str(digest), registry.lower(), repository),
-                ).fetchone()
-        except DatabaseUnusable:
-            return None  # advice only: without it the push starts a new session
-        return None if row is None else str(row[0])
+        rows = self._file.rows(
+            "SELECT location FROM sessions WHERE digest = ? AND registry = ? AND repository = ?",
+            (str(digest), registry.lower(), repository),
+        )
+        return str(rows[0][0]) if rows else None  # none: the push starts a new session
 
     def save_session(self, digest: Digest, registry: str, repository: str,
                      location: str) -> None:
         """Remember the session's latest ``Location`` (best effort)."""
-        with contextlib.suppress(DatabaseUnusable), self._connect(create=True) as db:
-            db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?)",
-                       (str(digest), registry.lower(), repository, location))
+        self._file.write("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?)",
+                         (str(digest), registry.lower(), repository, location), create=True)
         with contextlib.suppress(OSError):  # a Location may carry a registry's state token
             os.chmod(self.path, 0o600)
 
     def drop_session(self, digest: Digest, registry: str, repository: str) -> None:
         """Forget the session: it finished, or the registry no longer knows it."""
-        if not self.path.exists():
-            return
-        with contextlib.suppress(DatabaseUnusable), self._connect() as db:
-            db.execute("DELETE FROM sessions WHERE digest = ? AND registry = ? "
-                       "AND repository = ?", (str(digest), registry.lower(), repository))
-
-    def _connect(self, *, create: bool = False) -> AbstractContextManager[sqlite3.Connection]:
-        return connect(self.path, _SCHEMA, create=create)
+        self._file.write("DELETE FROM sessions WHERE digest = ? AND registry = ? "
+                         "AND repository = ?", (str(digest), registry.lower(), repository))
