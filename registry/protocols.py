@@ -14,7 +14,7 @@ server and as an error by the client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO, Protocol
 
 from ocitypes import Digest
@@ -113,6 +113,15 @@ class PartialBlob(Protocol):
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         """Write ``data`` at ``offset`` and record the range as finished once it is durable.
         The caller may reuse its buffer as soon as this returns."""
+        ...
+
+    def receive(self, offset: int, end: int, readinto: Callable[[memoryview], int],
+                progress: Callable[[int], None] | None = None) -> int:
+        """Write what ``readinto`` produces from ``offset`` on (it fills the view it is given
+        from the start and returns how many bytes it put there, 0 when it has no more), until
+        ``end`` or until it runs dry; returns the offset reached. The store owns the buffers, so
+        a stream's bytes are copied once, from the socket into them. Bytes written count as
+        :meth:`write_at`'s do, also when ``readinto`` raises."""
         ...
 
     def commit(self) -> None:

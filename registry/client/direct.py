@@ -1,11 +1,12 @@
-"""Ranged blob reads straight from the socket into a reused buffer.
+"""Ranged blob reads straight from the socket into the store's buffers.
 
 httpx hands a body out as fresh 64 KiB ``bytes`` after h11 has copied each piece twice; at the
 speed of a local registry that costs more CPU than hashing the blob. So for the ranged parts of
 a large blob lamina asks httpx once (auth challenges, redirects and retries stay its business)
 and then sends the same GET — to the URL httpx ended at, with the headers httpx sent there —
-over ``http.client`` connections of its own, one per thread, reading each answer with
-``readinto``. Socket reads release the GIL, so several parts arrive while another thread hashes.
+over ``http.client`` connections of its own, one per thread, and hands the answer's
+``readinto`` to whoever takes the bytes. Socket reads release the GIL, so the bytes arrive
+while other threads write and hash.
 
 An answer other than 206 (a token or a signed URL that expired, a registry that stopped
 honouring ``Range``) raises :class:`Stale`: the caller asks httpx again.
@@ -50,8 +51,8 @@ class Target:
         return cls(response.url, kept)
 
 
-Sink = Callable[[int, memoryview], None]
-"""Called with each stretch of bytes read and the blob offset it belongs at."""
+ReadInto = Callable[[memoryview], int]
+"""Fills the view from its start with the answer's next bytes; how many (0 at its end)."""
 
 
 class DirectReader:
@@ -66,30 +67,29 @@ class DirectReader:
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
 
-    def read(self, start: int, end: int, buffer: memoryview, sink: Sink,
-             stop: threading.Event, check: Callable[[str], None]) -> int:
-        """GET ``[start, end)`` and hand it to ``sink`` a buffer at a time; returns the offset
-        reached (``end`` unless the answer broke off or ``stop`` was set). ``check`` sees the
-        answer's ``Docker-Content-Digest`` first."""
+    def read(self, start: int, end: int, take: Callable[[ReadInto], int],
+             check: Callable[[str], None]) -> int:
+        """GET ``[start, end)`` and hand the answer's ``readinto`` to ``take``, which reads
+        what it wants and returns the offset it reached; that is returned. ``check`` sees the
+        answer's ``Docker-Content-Digest`` first. A failed read raises
+        :class:`~registry.errors.TransportError`."""
         connection = self._connection()
-        offset = start
         try:
             with self._network():
                 response = self._ask(connection, start, end)
             check(response.getheader("Docker-Content-Digest", ""))
-            while offset < end and not stop.is_set():
+
+            def readinto(view: memoryview) -> int:
                 with self._network():
-                    count = response.readinto(buffer[: min(len(buffer), end - offset)])
-                if not count:
-                    break
-                sink(offset, buffer[:count])
-                offset += count
+                    return response.readinto(view)
+
+            reached = take(readinto)
         except BaseException:
             self._drop(connection)
             raise
-        if not response.isclosed():  # not read to its end: the connection is spoilt
+        if reached < end or not response.isclosed():  # cut short: the connection is spoilt
             self._drop(connection)
-        return offset
+        return reached
 
     @contextmanager
     def _network(self) -> Iterator[None]:

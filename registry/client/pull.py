@@ -1,24 +1,29 @@
 """Pull a manifest and its blobs (distribution-spec §Pull) into partial blobs of a store.
 
 The manifest comes back as the exact bytes received, checked against its digest. Each blob the
-store lacks is fetched into a :class:`~registry.protocols.PartialBlob`: in parallel ranged parts
-when it is large, resuming after an interrupted or killed pull with only the ranges still
-missing, and published only when its bytes hash to its digest. A registry may answer a blob GET
-with 200 and the whole body (CNCF Distribution) or with a redirect to a CDN (followed, without
-the Authorization header); one that ignores ``Range`` gets the skipped prefix read and dropped.
+store lacks is fetched into a :class:`~registry.protocols.PartialBlob`: in ranged streams when
+it is large, resuming after an interrupted or killed pull with only the ranges still missing,
+and published only when its bytes hash to its digest. A registry may answer a blob GET with 200
+and the whole body (CNCF Distribution) or with a redirect to a CDN (followed, without the
+Authorization header); one that ignores ``Range`` gets the skipped prefix read and dropped.
 
-The first ranged part of a large blob goes through httpx, which answers auth challenges and
-follows redirects; the other parts take the route it found, read straight from the socket into
-one reused buffer per thread (:mod:`.direct`), so memory stays flat and the store's hasher has
-a core of its own. A failed pull lets go of its partial blob, keeping what it wrote for the next.
+The first megabyte of a large blob goes through httpx, which answers auth challenges and
+follows redirects; the rest takes the route it found, read straight from the socket into the
+store's own buffers (:mod:`.direct`, :meth:`~registry.protocols.PartialBlob.receive`), which
+it writes and hashes on two more threads while the socket is read: memory stays flat, and each
+byte crosses memory once. One stream is enough on a fast network (the hasher is then the
+limit, and a second stream's bytes would have to be read back to be hashed in order); more
+streams are opened, each taking half of what another has left, while the ones running are
+slow. A failed pull lets go of its partial blob, keeping what it wrote for the next.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import httpx
@@ -39,7 +44,7 @@ from ocitypes import (
 from ..errors import RemoteDigestMismatch, TransportError
 from ..protocols import PartialBlob, PartialBlobs
 from ..reference import Reference
-from .direct import DirectReader, Stale, Target
+from .direct import DirectReader, ReadInto, Stale, Target
 from .events import Action, BlobOutcome, NoProgress, Progress, PullResult
 from .transport import Transport
 
@@ -54,10 +59,11 @@ tag without its type in Accept (and fails), and hides OCI manifests from clients
 
 _WRITE_SIZE = 1024 * 1024
 """Bytes gathered before each ``write_at``: few enough calls, little memory per part."""
-_BUFFER_SIZE = 2 * 1024 * 1024
-"""Each thread's reused buffer for parts read straight from the socket."""
 _PROBE_SIZE = 1024 * 1024
 """The first part, read through httpx to find the route: small, as httpx reads slowly."""
+_ALIGN = 4096
+"""Streams after the first start on a multiple of this, so the store can write them with
+direct I/O."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +114,10 @@ def _read_limited(response: httpx.Response, limit: int, what: str) -> bytes:
 
 
 class Puller:
-    """Pulls from one registry into ``blobs``; ``parts`` ranged GETs at once per large blob."""
+    """Pulls from one registry into ``blobs``. A large blob comes in up to ``parts`` ranged
+    streams at once: more are opened while each delivers less than ``stream_rate`` bytes a
+    second (measured every ``window`` seconds), each taking over half of what another has left,
+    never less than ``part_size``."""
 
     def __init__(
         self,
@@ -118,12 +127,16 @@ class Puller:
         progress: Progress | None = None,
         parts: int = 4,
         part_size: int = 16 * 1024 * 1024,
+        stream_rate: float = 100e6,
+        window: float = 2.0,
     ) -> None:
         self.transport = transport
         self.blobs = blobs
         self.progress = progress or NoProgress()
         self.parts = max(1, parts)
         self.part_size = max(1, part_size)
+        self.stream_rate = stream_rate
+        self.window = window
 
     def pull(self, reference: Reference) -> PullResult:
         """Fetch the manifest and every blob the store lacks; the manifest is not stored here
@@ -187,67 +200,34 @@ class Puller:
             raise RemoteDigestMismatch(f"blob {digest.short}", str(digest), actual) from exc
 
     def _fetch_ranges(self, url: str, partial: PartialBlob, missing: list[tuple[int, int]]) -> None:
-        pieces = list(_split(missing, self.part_size))
-        whole = pieces == [(0, partial.size)]
         stop = threading.Event()
-        if len(pieces) <= 1 or self.parts == 1:
-            for start, end in pieces:
+        todo = sum(end - start for start, end in missing)
+        probe = min(_PROBE_SIZE, self.part_size)
+        if todo <= probe:
+            whole = missing == [(0, partial.size)]
+            for start, end in missing:
                 _Part(self, url, partial, start, end, ranged=not whole, stop=stop).run()
             return
         route = _Route(self.transport)
         try:
-            pieces = _probe_first(pieces)
-            start, end = pieces.pop(0)
-            _Part(self, url, partial, start, end, ranged=True, stop=stop, route=route).run()
-            self._run_parts(url, partial, pieces, stop, route)
+            start, end = missing[0]
+            cut = min(end, start + probe)
+            _Part(self, url, partial, start, cut, ranged=True, stop=stop, route=route).run()
+            rest = [(cut, end), *missing[1:]] if cut < end else missing[1:]
+            plan = _Plan(rest, max(_ALIGN, self.part_size))
+            _Streams(self, url, partial, plan, route, stop).run()
         finally:
             route.close()
 
-    def _run_parts(self, url: str, partial: PartialBlob, pieces: list[tuple[int, int]],
-                   stop: threading.Event, route: _Route) -> None:
-        """Fetch ``pieces`` on ``parts`` threads, taken in order so the prefix grows steadily."""
-        with ThreadPoolExecutor(self.parts, thread_name_prefix="lamina-pull") as pool:
-            futures = [
-                pool.submit(_Part(self, url, partial, start, end, ranged=True, stop=stop,
-                                  route=route).run)
-                for start, end in pieces
-            ]
-            try:
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            except BaseException:
-                stop.set()
-                raise
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                stop.set()
-                wait(futures)
-                raise failed[0].exception()  # type: ignore[misc]
-
-
-def _split(ranges: list[tuple[int, int]], size: int) -> Iterator[tuple[int, int]]:
-    for start, end in ranges:
-        for at in range(start, end, size):
-            yield at, min(at + size, end)
-
-
-def _probe_first(pieces: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The pieces with a small first one cut off the first."""
-    start, end = pieces[0]
-    if end - start <= _PROBE_SIZE:
-        return list(pieces)
-    return [(start, start + _PROBE_SIZE), (start + _PROBE_SIZE, end), *pieces[1:]]
-
 
 class _Route:
-    """The direct route to a blob's bytes that httpx found (none until a 206 came back), and
-    one reused buffer per thread for reading along it."""
+    """The direct route to a blob's bytes that httpx found (none until a 206 came back)."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
         self._lock = threading.Lock()
         self._reader: DirectReader | None = None
         self._readers: list[DirectReader] = []
-        self._local = threading.local()
 
     @property
     def reader(self) -> DirectReader | None:
@@ -266,12 +246,6 @@ class _Route:
         with self._lock:
             if self._reader is reader:
                 self._reader = None
-
-    def buffer(self) -> memoryview:
-        found: memoryview | None = getattr(self._local, "buffer", None)
-        if found is None:
-            found = self._local.buffer = memoryview(bytearray(_BUFFER_SIZE))
-        return found
 
     def close(self) -> None:
         with self._lock:
@@ -298,15 +272,8 @@ class _Part:
         transport = self.puller.transport
         sleeps = transport.retry.sleeps()
         while self.offset < self.end and not self.stop.is_set():
-            reader = self.route.reader if self.route is not None else None
             try:
-                if reader is not None and self.route is not None:
-                    self._attempt_direct(reader, self.route.buffer())
-                else:
-                    self._attempt()
-            except Stale:  # the route went stale: httpx asks again (and finds a new one)
-                assert self.route is not None and reader is not None
-                self.route.forget(reader)
+                self._attempt()
             except TransportError as exc:
                 if isinstance(exc, RemoteDigestMismatch):
                     raise
@@ -355,21 +322,6 @@ class _Part:
                 f"{self.offset} of {self.end}"
             )
 
-    def _attempt_direct(self, reader: DirectReader, buffer: memoryview) -> None:
-        reached = reader.read(self.offset, self.end, buffer, self._write, self.stop,
-                              self._check_digest)
-        if reached < self.end and not self.stop.is_set():
-            raise TransportError(
-                f"{self.puller.transport.host} ended blob {self.partial.digest.short} at byte "
-                f"{reached} of {self.end}"
-            )
-
-    def _write(self, offset: int, data: memoryview) -> None:
-        """Write a stretch read into the thread's buffer (the store keeps no reference)."""
-        self.partial.write_at(offset, data)
-        self.offset = offset + len(data)
-        self.puller.progress.advance(self.partial.digest, len(data))
-
     def _flush(self, buffer: list[bytes]) -> None:
         """Write the gathered chunks as one immutable piece (the store may keep it to hash)."""
         if buffer:
@@ -385,3 +337,208 @@ class _Part:
             raise RemoteDigestMismatch(
                 f"blob {self.partial.digest.short}", str(self.partial.digest), str(named)
             )
+
+
+@dataclass(slots=True)
+class _Span:
+    """Bytes one stream fetches: from ``start`` (which it moves on) to ``end`` (which another
+    stream may move back, taking over the tail)."""
+
+    start: int
+    end: int
+    reading_to: int = 0  # the end of the read under way: a split never cuts before it
+    splittable: bool = True
+
+
+class _Plan:
+    """The bytes still to fetch, handed out to streams. When nothing is left unassigned, a new
+    stream takes the back half of the biggest remainder (never less than ``smallest``)."""
+
+    def __init__(self, ranges: list[tuple[int, int]], smallest: int) -> None:
+        self._lock = threading.Lock()
+        self._queue = [_Span(start, end) for start, end in ranges]
+        self._active: list[_Span] = []
+        self._smallest = smallest
+        self.fetched = 0
+
+    def take(self) -> _Span | None:
+        with self._lock:
+            span = self._queue.pop(0) if self._queue else self._split()
+            if span is not None:
+                self._active.append(span)
+            return span
+
+    def can_split(self) -> bool:
+        with self._lock:
+            return bool(self._queue) or self._biggest() is not None
+
+    def _biggest(self) -> _Span | None:
+        spans = [s for s in self._active if s.splittable]
+        span = max(spans, key=lambda s: s.end - max(s.start, s.reading_to), default=None)
+        if span is None or span.end - max(span.start, span.reading_to) < 2 * self._smallest:
+            return None
+        return span
+
+    def _split(self) -> _Span | None:
+        span = self._biggest()
+        if span is None:
+            return None
+        begun = max(span.start, span.reading_to)
+        middle = begun + (span.end - begun) // 2
+        middle += -middle % _ALIGN  # the new stream starts on a block: direct writes from there
+        if middle >= span.end:
+            return None
+        taken = _Span(middle, span.end)
+        span.end = middle
+        return taken
+
+    def room(self, span: _Span, wanted: int) -> int:
+        """How much of ``wanted`` a stream may read now, reserving it against splits."""
+        with self._lock:
+            count = max(0, min(wanted, span.end - span.start))
+            span.reading_to = span.start + count
+            return count
+
+    def advance(self, span: _Span, count: int) -> None:
+        with self._lock:
+            span.start += count
+            self.fetched += count
+
+    def reached(self, span: _Span, offset: int) -> None:
+        """The stream's bytes are written up to ``offset`` (a stream that broke off)."""
+        with self._lock:
+            span.start = offset
+            span.reading_to = 0
+
+    def done(self, span: _Span) -> None:
+        with self._lock:
+            self._active.remove(span)
+
+
+class _Streams:
+    """Fetches a plan with one stream to begin with, and more, up to ``parts``, while the
+    streams together deliver less than :attr:`Puller.stream_rate` each (a far registry, or a CDN
+    that caps each connection). One stream suffices where the network is fast: its bytes are
+    hashed from memory as they are written, while a later stream's must be read back."""
+
+    def __init__(self, puller: Puller, url: str, partial: PartialBlob, plan: _Plan,
+                 route: _Route, stop: threading.Event) -> None:
+        self.puller = puller
+        self.url = url
+        self.partial = partial
+        self.plan = plan
+        self.route = route
+        self.stop = stop
+
+    def run(self) -> None:
+        puller = self.puller
+        with ThreadPoolExecutor(puller.parts, thread_name_prefix="lamina-pull") as pool:
+            futures = [pool.submit(self._work)]
+            try:
+                self._watch(pool, futures)
+            except BaseException:
+                self.stop.set()  # the other streams end at their next read
+                raise
+
+    def _watch(self, pool: ThreadPoolExecutor, futures: list[Future[None]]) -> None:
+        puller = self.puller
+        seen, since = self.plan.fetched, time.monotonic()
+        while True:
+            done, pending = wait(futures, timeout=puller.window, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                self.stop.set()
+                wait(futures)
+                raise failed[0].exception()  # type: ignore[misc]
+            if not pending:
+                return
+            now = time.monotonic()
+            if not self.plan.fetched:  # waiting for the first byte is latency, not a rate
+                since = now
+                continue
+            rate = (self.plan.fetched - seen) / max(now - since, 1e-9)
+            seen, since = self.plan.fetched, now
+            slow = rate < puller.stream_rate * len(pending)
+            if slow and len(pending) < puller.parts and self.plan.can_split():
+                futures.append(pool.submit(self._work))
+
+    def _work(self) -> None:
+        while not self.stop.is_set():
+            span = self.plan.take()
+            if span is None:
+                return
+            try:
+                self._fetch(span)
+            finally:
+                self.plan.done(span)
+
+    def _fetch(self, span: _Span) -> None:
+        """One span, with retries that go on where the last try ended."""
+        transport = self.puller.transport
+        sleeps = transport.retry.sleeps()
+        while span.start < span.end and not self.stop.is_set():
+            reader = self.route.reader
+            try:
+                if reader is None:
+                    self._through_httpx(span)
+                else:
+                    self._direct(reader, span)
+            except Stale:  # the route went stale: httpx asks again (and finds a new one)
+                assert reader is not None
+                self.route.forget(reader)
+            except TransportError as exc:
+                if isinstance(exc, RemoteDigestMismatch):
+                    raise
+                pause = next(sleeps, None)
+                if pause is None:
+                    raise
+                transport._sleep(pause)
+
+    def _through_httpx(self, span: _Span) -> None:
+        span.splittable = False  # its end is in the request: no other stream may take it
+        part = _Part(self.puller, self.url, self.partial, span.start, span.end, ranged=True,
+                     stop=self.stop, route=self.route)
+        try:
+            part.run()
+        finally:
+            self.plan.reached(span, part.offset)
+
+    def _direct(self, reader: DirectReader, span: _Span) -> None:
+        """Stream the span's bytes from the socket into the store's buffers."""
+        broke: list[TransportError] = []
+        digest = self.partial.digest
+        progress = self.puller.progress
+
+        def take(source: ReadInto) -> int:
+            def readinto(view: memoryview) -> int:
+                room = 0 if self.stop.is_set() or broke else self.plan.room(span, len(view))
+                if not room:
+                    return 0
+                try:
+                    count = source(view[:room])
+                except TransportError as exc:  # kept: what arrived before it is written first
+                    broke.append(exc)
+                    return 0
+                self.plan.advance(span, count)
+                progress.advance(digest, count)
+                return count
+
+            return self.partial.receive(span.start, span.end, readinto)
+
+        reached = reader.read(span.start, span.end, take, _checker(self.partial))
+        self.plan.reached(span, reached)
+        if broke:
+            raise broke[0]
+        if reached < span.end and not self.stop.is_set():
+            raise TransportError(f"{self.puller.transport.host} ended blob {digest.short} at "
+                                 f"byte {reached} of {span.end}")
+
+
+def _checker(partial: PartialBlob) -> Callable[[str], None]:
+    def check(header: str) -> None:
+        named = _digest_or_none(header)
+        if named is not None and named != partial.digest:
+            raise RemoteDigestMismatch(f"blob {partial.digest.short}", str(partial.digest),
+                                       str(named))
+
+    return check

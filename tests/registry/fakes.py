@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
 from ocitypes import BlobUnknown, Digest, DigestInvalid
@@ -78,10 +78,25 @@ class MemoryPartial:
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         assert offset + len(data) <= self._size, "write past the end"
+        end = offset + len(data)
         with self.lock:
-            self.data[offset : offset + len(data)] = data
-            self.done.append((offset, offset + len(data)))
+            assert all(e <= offset or end <= s for s, e in self.done), "bytes written twice"
+            self.data[offset:end] = data
+            self.done.append((offset, end))
             self.writes += 1
+
+    def receive(self, offset: int, end: int, readinto: Callable[[memoryview], int],
+                progress: Callable[[int], None] | None = None) -> int:
+        buffer = memoryview(bytearray(64 * 1024))
+        while offset < end:
+            count = readinto(buffer[: min(len(buffer), end - offset)])
+            if not count:
+                break
+            self.write_at(offset, buffer[:count])
+            offset += count
+            if progress is not None:
+                progress(count)
+        return offset
 
     def commit(self) -> None:
         if self.missing():

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from ocitypes import Digest, mediatypes
 from registry.client import Pusher, connect
-from registry.client.direct import DirectReader, Stale, Target
+from registry.client.direct import DirectReader, ReadInto, Stale, Target
 from registry.errors import RemoteDigestMismatch
 from registry.reference import Reference
 
@@ -37,29 +37,68 @@ def _target(url: str) -> Target:
         return Target.of(response)
 
 
-def test_ranges_arrive_through_one_reused_buffer_and_one_kept_connection(
-    distribution: Registry,
-) -> None:
+def _taker(got: bytearray, start: int, step: int = 7_000) -> Callable[[ReadInto], int]:
+    """Reads an answer into ``got`` from ``start``, ``step`` bytes a call, to its end."""
+
+    def take(readinto: ReadInto) -> int:
+        offset, buffer = start, memoryview(bytearray(step))
+        while count := readinto(buffer):
+            got[offset:offset + count] = buffer[:count]
+            offset += count
+        return offset
+
+    return take
+
+
+def test_ranges_arrive_over_one_kept_connection(distribution: Registry) -> None:
     url, weights, digest = _blob(distribution, 300_000)
     reader = DirectReader(_target(url), timeout=10, host=distribution.host)
     got = bytearray(len(weights))
-    buffer = memoryview(bytearray(7_000))
-    buffers: set[int] = set()
-
-    def sink(offset: int, view: memoryview) -> None:
-        buffers.add(id(view.obj))
-        got[offset: offset + len(view)] = view
-
     headers: list[str] = []
-    stop = threading.Event()
-    assert reader.read(1000, 200_000, buffer, sink, stop, headers.append) == 200_000
-    assert reader.read(200_000, len(weights), buffer, sink, stop, headers.append) == len(weights)
+    assert reader.read(1000, 200_000, _taker(got, 1000), headers.append) == 200_000
+    assert reader.read(200_000, len(weights), _taker(got, 200_000),
+                       headers.append) == len(weights)
     assert len(reader._all) == 1  # both reads over one kept-alive connection
     reader.close()
     assert got[1000:] == weights[1000:]
-    assert buffers == {id(buffer.obj)}
     assert len(headers) == 2 and headers[0] == str(digest)
     assert reader._all == []
+
+
+def test_an_answer_read_only_in_part_drops_its_connection(distribution: Registry) -> None:
+    url, weights, _ = _blob(distribution, 300_000)
+    reader = DirectReader(_target(url), timeout=10, host=distribution.host)
+
+    def take_some(readinto: ReadInto) -> int:
+        return 100 + readinto(memoryview(bytearray(1000)))
+
+    assert reader.read(100, len(weights), take_some, lambda h: None) == 1100
+    assert reader._all == []  # the rest of the answer is never drained: the connection goes
+    got = bytearray(len(weights))
+    assert reader.read(0, len(weights), _taker(got, 0), lambda h: None) == len(weights)
+    reader.close()
+    assert got == weights
+
+
+def test_an_answer_that_breaks_off_ends_where_its_bytes_end(distribution: Registry) -> None:
+    url, weights, _ = _blob(distribution, 50_000)
+    proxy = Proxy(distribution.host)
+    try:
+        target = _target(url.replace(distribution.host, proxy.host))
+
+        def truncated(handler: ProxyHandler) -> bool:
+            handler.answer(206, weights[:1000], {"Content-Range": f"bytes 0-49999/{len(weights)}"},
+                           length=50_000)
+            return True
+
+        proxy.fault = truncated
+        reader = DirectReader(target, timeout=10, host=proxy.host)
+        got = bytearray(len(weights))
+        assert reader.read(0, 50_000, _taker(got, 0), lambda h: None) == 1000
+        assert got[:1000] == weights[:1000]  # the caller sees the answer fell short
+        assert reader._all == []
+    finally:
+        proxy.stop()
 
 
 def test_an_answer_that_is_not_the_range_asked_for_is_stale(distribution: Registry) -> None:
@@ -75,8 +114,7 @@ def test_an_answer_that_is_not_the_range_asked_for_is_stale(distribution: Regist
         proxy.fault = whole
         reader = DirectReader(target, timeout=10, host=proxy.host)
         with pytest.raises(Stale):
-            reader.read(100, 200, memoryview(bytearray(64)), lambda o, v: None,
-                        threading.Event(), lambda h: None)
+            reader.read(100, 200, _taker(bytearray(50_000), 100), lambda h: None)
         assert reader._all == []  # a whole blob is never drained: the connection goes
     finally:
         proxy.stop()
@@ -90,6 +128,5 @@ def test_a_digest_check_that_fails_drops_the_connection(distribution: Registry) 
         raise RemoteDigestMismatch("blob", "sha256:" + "0" * 64, header)
 
     with pytest.raises(RemoteDigestMismatch):
-        reader.read(0, 50_000, memoryview(bytearray(4096)), lambda o, v: None,
-                    threading.Event(), refuse)
+        reader.read(0, 50_000, _taker(bytearray(50_000), 0), refuse)
     assert reader._all == []

@@ -1,0 +1,137 @@
+"""Bytes from a source into a file through a few reused buffers, on three threads at once.
+
+Reading (a socket, a tar member, zstd), writing and hashing each let go of the GIL on large
+buffers, so they overlap:
+
+    the caller's thread fills a free buffer → the writer writes it → the hasher hashes it
+    and hands it back
+
+Memory stays at ``buffers * size`` bytes whatever the blob's size; the reader waits for a free
+buffer when the disk or the hasher is slower than it. The buffers are page-aligned (anonymous
+maps), as direct I/O wants them, and each is filled up to the next multiple of its size in
+the blob, so a stream that starts on a block boundary writes whole aligned blocks.
+
+The pipeline knows nothing of files or digests: it is given a ``write`` and a ``hash`` (each
+told the blob offset of the bytes), which :mod:`.staging` and :mod:`.partial` supply.
+"""
+
+from __future__ import annotations
+
+import mmap
+import queue
+import threading
+from collections.abc import Callable
+
+__all__ = ["BUFFER_SIZE", "Pipeline", "ReadInto", "Step"]
+
+BUFFER_SIZE = 8 << 20
+"""Big enough that each call hands the kernel, the disk or hashlib a lot of work at once."""
+
+ReadInto = Callable[[memoryview], int]
+"""Fills the view from its start, returning how many bytes it put there (0 at the end)."""
+
+Step = Callable[[int, memoryview], None]
+"""A stage's work on one buffer: the blob offset of its first byte, and its bytes."""
+
+_Item = tuple[memoryview, int, int]  # buffer, blob offset, bytes in it
+
+
+class Pipeline:
+    """One pass of ``[start, end)`` through ``write`` and then ``hash`` (if any)."""
+
+    def __init__(self, write: Step, hash: Step | None = None, *, buffers: int = 4,
+                 size: int = BUFFER_SIZE) -> None:
+        self._size = size
+        self._pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        for _ in range(max(1, buffers)):
+            self._pool.put(memoryview(mmap.mmap(-1, size)))
+        self._hasher = None if hash is None else _Stage("lamina-blob-hasher", hash, self._pool)
+        self._writer = _Stage("lamina-blob-writer", write, self._pool, self._hasher)
+
+    @property
+    def failed(self) -> bool:
+        return self._writer.failed or (self._hasher is not None and self._hasher.failed)
+
+    def run(self, readinto: ReadInto, start: int, end: int,
+            progress: Callable[[int], None] | None = None) -> int:
+        """Pass the bytes ``readinto`` produces for ``[start, end)`` through the stages; the
+        offset reached (``end`` unless ``readinto`` ran dry). Raises what a stage raised, after
+        both stages have finished with every buffer handed to them."""
+        offset = start
+        try:
+            while offset < end and not self.failed:
+                buffer = self._pool.get()
+                want = min(end, (offset // self._size + 1) * self._size) - offset
+                count = _fill(readinto, buffer[:want])
+                if count:
+                    self._writer.put((buffer, offset, count))
+                    offset += count
+                    if progress is not None:
+                        progress(count)
+                else:
+                    self._pool.put(buffer)
+                if count < want:
+                    break
+        finally:
+            self._writer.finish()
+            if self._hasher is not None:
+                self._hasher.finish()
+        self._writer.raise_error()
+        if self._hasher is not None:
+            self._hasher.raise_error()
+        return offset
+
+
+def _fill(readinto: ReadInto, view: memoryview) -> int:
+    """Fill ``view`` with as many calls as it takes; fewer bytes only where the source ended."""
+    filled = 0
+    while filled < len(view):
+        count = readinto(view[filled:])
+        if not count:
+            break
+        filled += count
+    return filled
+
+
+class _Stage:
+    """A thread working through its inbox, handing each buffer to the next stage, or back to
+    the pool after the last one (or once this stage has failed). An error is kept for the
+    caller's thread, and the rest of the inbox is still drained, so nobody waits forever."""
+
+    def __init__(self, name: str, work: Step, pool: queue.SimpleQueue[memoryview],
+                 next: _Stage | None = None) -> None:
+        self._work = work
+        self._pool = pool
+        self._next = next
+        self._inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def put(self, item: _Item) -> None:
+        self._inbox.put(item)
+
+    def finish(self) -> None:
+        self._inbox.put(None)
+        self._thread.join()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self._inbox.get()) is not None:
+            buffer, offset, count = item
+            if self.error is None:
+                try:
+                    self._work(offset, buffer[:count])
+                except BaseException as exc:  # raised again in the caller's thread
+                    self.error = exc
+            if self._next is not None and self.error is None:
+                self._next.put(item)
+            else:
+                self._pool.put(buffer)
