@@ -289,7 +289,7 @@ class _Part:
             headers["Range"] = f"bytes={self.offset}-{self.end - 1}"
         with transport.stream("GET", self.url, what=f"blob {self.partial.digest.short}",
                               ok=frozenset({200, 206}), headers=headers) as response:
-            self._check_digest(response.headers.get("Docker-Content-Digest", ""))
+            _checker(self.partial)(response.headers.get("Docker-Content-Digest", ""))
             if self.route is not None and response.status_code == 206:
                 self.route.learn(response)
             skip = self.offset if response.status_code == 200 else 0
@@ -331,12 +331,6 @@ class _Part:
             self.offset += len(data)
             self.puller.progress.advance(self.partial.digest, len(data))
 
-    def _check_digest(self, header: str) -> None:
-        named = _digest_or_none(header)
-        if named is not None and named != self.partial.digest:
-            raise RemoteDigestMismatch(
-                f"blob {self.partial.digest.short}", str(self.partial.digest), str(named)
-            )
 
 
 @dataclass(slots=True)

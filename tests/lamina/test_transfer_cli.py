@@ -221,7 +221,10 @@ def _big_model(registry: Registry, repository: str, size: int) -> bytes:
     return weights
 
 
-def test_killed_pull_resumes(registry: Registry, homes: Path) -> None:
+@pytest.mark.parametrize(("how", "code"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGINT, 130)],
+                         ids=["kill -9", "ctrl-c"])
+def test_killed_or_interrupted_pull_resumes(registry: Registry, homes: Path,
+                                            how: signal.Signals, code: int) -> None:
     size = 24 * 1024 * 1024
     _big_model(registry, "team/big", size)
     proxy = Proxy(registry.host)
@@ -236,10 +239,10 @@ def test_killed_pull_resumes(registry: Registry, homes: Path) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not _ranges_recorded(records, size):
             time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-        assert process.returncode == -signal.SIGKILL
-        assert _ranges_recorded(records, size), "the killed pull left its finished ranges"
+        os.kill(process.pid, how)
+        process.wait(timeout=30)
+        assert process.returncode == code
+        assert _ranges_recorded(records, size), "the stopped pull left its finished ranges"
 
         proxy.throttle = 0.0
         proxy.seen.clear()
