@@ -86,6 +86,13 @@ class App:
         """One JSON document on one line of stdout."""
         _write(sys.stdout, value.model_dump_json() + "\n")
 
+    def emit_document(self, document: dict[str, Any]) -> None:
+        """:meth:`emit` for a document built as plain data, written as pydantic writes it."""
+        import json
+
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        _write(sys.stdout, text + "\n")
+
     def fail(self, message: str, *, code: str, exit_code: int = 1) -> NoReturn:
         """Stop with ``message``; ``code`` is one of ``lamina.errors.ERROR_CODES``."""
         raise Failure(message, code=code, exit_code=exit_code, json_mode=self.json_mode)

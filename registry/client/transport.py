@@ -7,6 +7,7 @@ Retries cover what a second try can fix: a connection refused or reset, a timeou
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +75,30 @@ def map_exceptions(host: str) -> Iterator[None]:
         raise translate(exc, host) from exc
 
 
+class _LazyTLS(httpx.BaseTransport):
+    """httpx's https transport, made at the first https request: loading the certificate
+    authorities costs about 30 ms, which a plain-http registry (loopback, a LAN, ``lamina
+    serve``) never needs, and a pull that meets one (a CDN redirect) pays once."""
+
+    def __init__(self, **options: object) -> None:
+        self._options = options
+        self._lock = threading.Lock()
+        self._transport: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self._transport is None:
+                self._transport = httpx.HTTPTransport(**self._options)  # type: ignore[arg-type]
+            transport = self._transport
+        return transport.handle_request(request)
+
+    def close(self) -> None:
+        with self._lock:
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+
 def _retryable(error: Exception) -> bool:
     return isinstance(error, httpx.TransportError) and not isinstance(
         error, httpx.UnsupportedProtocol
@@ -104,12 +129,15 @@ class Transport:
         self._login_hint = login_hint
         self._has_credentials = has_credentials
         self._sleep = sleep
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
         self.client = client or httpx.Client(
             auth=auth,
             follow_redirects=True,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            # Plain http never verifies anything; https always goes through the mount.
+            transport=httpx.HTTPTransport(verify=False, limits=limits, trust_env=False),
+            mounts={"https://": _LazyTLS(limits=limits, trust_env=False)},
             trust_env=False,
         )
 

@@ -319,3 +319,10 @@ def test_tls(home: Path, tmp_path: Path) -> None:
                                    ).read_bytes()
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
+        # lamina's client checks certificates on https (its TLS setup is made on first use).
+        from registry.client import connect
+        from registry.reference import Reference
+
+        with connect(Reference(f"127.0.0.1:{port}", "library/tiny", "latest")) as transport, \
+                pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            transport.client.get(f"{url}/v2/")

@@ -83,9 +83,11 @@ def test_push_then_pull_into_another_store(
     # A second pull fetches nothing; a second push sends only the manifest.
     code, out, _ = run("pull", remote, "--json", home=other)
     document = schema.PullOutput.model_validate_json(out)
+    assert out == document.model_dump_json() + "\n"  # built without pydantic, written as it
     assert {b.action for b in document.blobs} == {"skipped"}
     code, out, _ = run("push", remote, "--json")
     pushed = schema.PushOutput.model_validate_json(out)
+    assert out == pushed.model_dump_json() + "\n"
     assert {b.action for b in pushed.blobs} == {"present"}
     assert pushed.transferred_size == len(original)
 
