@@ -17,6 +17,10 @@ def main() -> None:
     # at the default threshold the collector walks them a hundred times for nothing. A CLI
     # process is short-lived and its long operations (hashing, copying) allocate few containers.
     gc.set_threshold(10_000, 10, 10)
+    # httpx imports its own command line (rich's syntax highlighting, pygments' lexers) when
+    # they are installed, as they are here: 60 ms of every pull and push for a tool lamina never
+    # runs. A None entry makes that one import fail at once, and httpx falls back to a stub.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     from .cli import main as command_line
 
     try:

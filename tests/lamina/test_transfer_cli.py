@@ -92,6 +92,24 @@ def test_push_then_pull_into_another_store(
     assert pushed.transferred_size == len(original)
 
 
+def test_a_json_pull_or_push_imports_neither_pydantic_nor_httpxs_command_line(
+    registry: Registry, tiny_gguf: Path, homes: Path
+) -> None:
+    created(tiny_gguf)
+    remote = f"{registry.host}/team/light:v1"
+    lamina = str(Path(sys.executable).parent / "lamina")  # the console script, as users run it
+    for args, home in ((["push", "tiny", remote], homes / "home"),
+                       (["pull", remote], homes / "light")):
+        done = subprocess.run([sys.executable, "-X", "importtime", lamina, *args, "--json"],
+                              capture_output=True, text=True,
+                              env={**os.environ, "LAMINA_HOME": str(home)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        json.loads(done.stdout)
+        loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                  if line.startswith("import time:")}
+        assert not loaded & {"pydantic", "pygments", "rich.syntax"}, args  # httpx's CLI needs both
+
+
 def test_variant_push_sends_only_the_new_layers(registry: Registry, tiny_gguf: Path) -> None:
     created(tiny_gguf, "first")
     assert run("push", "tiny", f"{registry.host}/team/variant:a")[0] == 0
