@@ -81,10 +81,17 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
+def settle() -> None:
+    """Let the writeback of what came before (a push into the registry, a round's files) end
+    first, so that no timed run shares the disk with it."""
+    os.sync()
+
+
 def run_child(*argv: str, command: list[str] | None = None,
               env: dict[str, str] | None = None) -> tuple[float, int, dict[str, object]]:
     """Seconds, peak RSS in bytes, and the child's JSON (this script's child mode, or
     ``command``)."""
+    settle()
     start = time.perf_counter()
     process = subprocess.Popen(command or [sys.executable, __file__, *argv],
                                stdout=subprocess.PIPE, env=env)
@@ -114,6 +121,7 @@ def curl_to_disk(url: str, path: Path) -> float:
 
 
 def timed(argv: list[str]) -> float:
+    settle()
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
