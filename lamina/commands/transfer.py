@@ -283,6 +283,9 @@ def lock(app: App, path: Path, insecure: bool, as_json: bool, quiet: bool) -> No
     store_ = app.store()
     locked: dict[str, str] = {}
     for spelled in _parent_names(recipe, base_dir, store_):
+        if _from_hub(spelled):
+            locked[spelled] = _hub_digest(app, spelled)
+            continue
         locked[spelled] = str(transfer.resolve_digest(store_, spelled, insecure=insecure))
     target = path.with_name(path.name + LOCK_SUFFIX)
     transfer.write_lock(target, locked)
@@ -330,10 +333,40 @@ def ensure_locked(app: App, path: Path, base_dir: Path, recipe: object) -> None:
         if digest is None:
             app.fail(f"{lock_path} does not lock FROM {spelled}; run `lamina lock -f {path}`",
                      code="lock_mismatch")
-        if transfer.local_digest(store_, spelled) != digest:
-            app.status(f"pulling {spelled}@{digest}")
-            with _progress(app) as progress:
-                transfer.pull(store_, f"{spelled}@{digest}", progress=progress)
+        if transfer.local_digest(store_, spelled) == digest:
+            continue
+        if _from_hub(spelled):
+            built = _hub_digest(app, spelled)
+            if built != digest:
+                app.fail(f"FROM {spelled} is {built} now, not {digest} as {lock_path} says: "
+                         "its files on Hugging Face changed (or the store holds another "
+                         f"build); check it, then run `lamina lock -f {path}`",
+                         code="lock_mismatch")
+            continue
+        app.status(f"pulling {spelled}@{digest}")
+        with _progress(app) as progress:
+            transfer.pull(store_, f"{spelled}@{digest}", progress=progress)
+
+
+def _from_hub(spelled: str) -> bool:
+    from store.hub import is_hub_name
+
+    return is_hub_name(spelled)
+
+
+def _hub_digest(app: App, spelled: str) -> str:
+    """The manifest digest of the Hugging Face model ``spelled`` as the store builds it,
+    pulled first if the store lacks it: the Hub has no manifest digest of its own, and a
+    build from the same files is the same manifest on every machine."""
+    from .. import transfer
+
+    store_ = app.store()
+    digest = transfer.local_digest(store_, spelled)
+    if digest is None:
+        pull_parent(app, spelled)
+        digest = transfer.local_digest(store_, spelled)
+    assert digest is not None  # a pull that succeeded filed the name
+    return digest
 
 
 def pull_parent(app: App, spelled: str) -> None:

@@ -317,3 +317,25 @@ def test_a_pull_killed_halfway_goes_on_in_the_next_run(hub: Hub, tmp_path: Path)
     assert file.transferred_size == size - kept
     code, out, err = run("verify")
     assert code == 0, out + err
+
+
+def test_lock_and_create_locked_from_hf(hub: Hub, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM hf.co/user/tiny-GGUF:Q8_0\nSYSTEM be brief\n")
+    code, out, err = run("lock", "-f", str(modelfile), "--json")
+    assert code == 0, err + out
+    (entry,) = json.loads(out)["locked"]
+    assert entry["name"] == "hf.co/user/tiny-GGUF:Q8_0"
+    assert not [r for r in hub.requests if "/v2/" in r[1]]  # never asked as an OCI registry
+    # Another machine: the same files build the same manifest, so the lock holds there.
+    monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "elsewhere"))
+    code, out, err = run("create", "brief", "-f", str(modelfile), "--locked")
+    assert code == 0, err + out
+    code, out, _ = run("show", "hf.co/user/tiny-GGUF:Q8_0", "--json")
+    assert json.loads(out)["id"] == entry["digest"]
+    # The Hub's file changes: a locked create refuses it.
+    monkeypatch.setenv("LAMINA_HOME", str(tmp_path / "third"))
+    hub.repos["user/tiny-GGUF"]["Tiny-Q8_0.gguf"] += b"\0" * 64
+    code, out, err = run("create", "brief", "-f", str(modelfile), "--locked")
+    assert code == 1 and "changed" in err and "lamina lock" in err
