@@ -175,6 +175,8 @@ class Puller:
         partial = self.blobs.partial(digest, descriptor.size)
         missing = list(partial.missing())
         todo = sum(end - start for start, end in missing)
+        # Published by another process while this one waited for the partial blob's lock.
+        stored = not missing and self.blobs.exists(digest)
         self.progress.begin(descriptor, descriptor.size - todo)
         url = self.transport.url(f"/v2/{reference.repository}/blobs/{digest}")
         try:
@@ -188,6 +190,8 @@ class Puller:
                 partial.close()  # keep what was written for the next pull, and let go
             raise
         action: Action = "resumed" if todo < descriptor.size else "fetched"
+        if stored:
+            action = "skipped"
         self.progress.end(digest, action)
         return BlobOutcome(digest, descriptor.size, descriptor.media_type, action, todo)
 

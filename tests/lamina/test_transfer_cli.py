@@ -283,6 +283,33 @@ def test_killed_or_interrupted_pull_resumes(registry: Registry, homes: Path,
 
 
 
+def test_two_pulls_of_one_model_at_once_fetch_it_once(registry: Registry, homes: Path) -> None:
+    size = 8 * 1024 * 1024
+    _big_model(registry, "team/twice", size)
+    proxy = Proxy(registry.host)
+    try:
+        proxy.throttle = 0.004  # ≈ 16 MB/s: the second starts while the first is fetching
+        home = homes / "shared"
+        env = {**os.environ, "LAMINA_HOME": str(home)}
+        command = [str(Path(sys.executable).parent / "lamina"), "pull",
+                   f"{proxy.host}/team/twice", "--json"]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        partials = home / ".lamina" / "partial"
+        while not (partials.exists() and list(partials.glob("*.part"))):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        second = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
+        documents = [schema.PullOutput.model_validate_json(p.communicate(timeout=60)[0])
+                     for p in (first, second)]
+    finally:
+        proxy.stop()
+    weights = [next(b for b in d.blobs if b.media_type == mediatypes.MODEL) for d in documents]
+    assert [w.action for w in weights] == ["fetched", "skipped"]
+    assert sum(w.transferred_size for w in weights) == size
+    assert run("verify", home=home)[0] == 0
+
+
 def _ranges_recorded(records: Path, size: int) -> bool:
     """Whether a partial blob of ``size`` bytes has at least one finished range on record."""
     for path in records.glob("*.ranges") if records.exists() else ():
