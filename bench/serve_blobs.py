@@ -11,7 +11,10 @@ average.
 Then 16 concurrent pulls of one blob from lamina: every copy checked, peak RSS of its processes.
 
     python bench/serve_blobs.py [--put-mib 2048] [--chunk-mib 512] [--get-mib 2048]
-                                [--pull-mib 1024] [--rounds 3] [--pulls 16]
+                                [--pull-mib 1024] [--rounds 3] [--pulls 16] [--put-only]
+
+``--put-only`` times the monolithic PUTs alone (no chunked push, GETs or pulls), for quick
+iterations on the upload path.
 """
 
 from __future__ import annotations
@@ -244,6 +247,8 @@ def main() -> None:
     parser.add_argument("--pull-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pulls", type=int, default=16)
+    parser.add_argument("--put-only", action="store_true",
+                        help="time the monolithic PUTs alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lamina-bench-") as name:
         run(Path(name), args)
@@ -255,26 +260,36 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     put_file, get_file = tmp / "put.bin", tmp / "get.bin"
     put_digest = make_file(put_file, args.put_mib * MiB)
-    chunks = split(put_file, args.chunk_mib * MiB)
-    get_digest = make_file(get_file, args.get_mib * MiB)
+    chunks = [] if args.put_only else split(put_file, args.chunk_mib * MiB)
+    get_digest = "" if args.put_only else make_file(get_file, args.get_mib * MiB)
     print(f"load average at start: {_load()}")
     with process(lamina(home, ports["lamina"]), urls["lamina"]) as lamina_pid, \
             process(distribution(tmp, ports["distribution"]), urls["distribution"]) as dist_pid:
+        pids = {"lamina": lamina_pid, "distribution": dist_pid}
+        cpu: dict[str, list[float]] = {name: [] for name in pids}
+
+        def put(name: str) -> float:
+            before = cpu_seconds(pids[name])
+            seconds = push(urls[name], put_file, put_digest)
+            cpu[name].append(cpu_seconds(pids[name]) - before)
+            return seconds
+
+        if args.put_only:
+            results = alternate(args.rounds, {name: {
+                "put": lambda name=name: put(name),  # type: ignore[misc]
+            } for name in pids})
+            put_file.unlink()
+            print(f"\nblob PUT of {args.put_mib} MiB, monolithic (seconds; server CPU seconds)")
+            ratio = _report(results["put"], lower_is_better=True, cpu=cpu)
+            print(f"\nlamina vs distribution, medians of {args.rounds} alternating rounds: "
+                  f"PUT {ratio:.2f}x (load average now: {_load()})")
+            return
         for name in ("lamina", "distribution"):
             push(urls[name], get_file, get_digest)
         get_file.unlink()
         with process(uvicorn(home, ports["uvicorn"]), urls["uvicorn"]):
             for name in urls:
                 get_rate(urls[name], get_digest)  # warm the page cache
-            pids = {"lamina": lamina_pid, "distribution": dist_pid}
-            cpu: dict[str, list[float]] = {name: [] for name in pids}
-
-            def put(name: str) -> float:
-                before = cpu_seconds(pids[name])
-                seconds = push(urls[name], put_file, put_digest)
-                cpu[name].append(cpu_seconds(pids[name]) - before)
-                return seconds
-
             pushes: dict[str, dict[str, Callable[[], float]]] = {name: {
                 "put": lambda name=name: put(name),  # type: ignore[misc]
                 "chunked": lambda name=name: push_chunked(  # type: ignore[misc]
