@@ -138,7 +138,7 @@ def _check_range(request: Request, session: UploadSession, name: str) -> int | N
 
 async def _receive(request: Request, session: UploadSession, start_at: int | None) -> None:
     """Write the request body to the session in batches, the first at ``start_at``: one batch
-    is written (and hashed, in a worker thread) while the next one arrives."""
+    is written while the next one arrives (and the store's hashing of it goes on longer)."""
     send, receive = anyio.create_memory_object_stream[list[bytes]](1)
 
     async def writer() -> None:

@@ -10,7 +10,7 @@ One module per job, behind :class:`BlobStore`:
     verify    re-hashing stored blobs
     partial   a pull's blob written in parts, in any order, resumable (``.lamina/partial``)
     uploads   a server's upload sessions, digest known at the end (``.lamina/uploads``)
-    appender  an upload's batches written and hashed at once, on two threads
+    appender  an upload's batches copied, written and hashed at once, on three threads
     leftovers what killed writers leave, for ``gc`` and ``du``
 
 Locking: a **blob lock** per digest guards "is it there yet? then publish it", and when the

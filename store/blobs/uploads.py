@@ -5,11 +5,12 @@
 The id is made here (``secrets.token_urlsafe``) and checked whenever it comes back from a
 client, so it can never name another path. Chunks are appended in order under an exclusive
 ``flock`` on the file, so requests of one session in several threads or processes take turns;
-each is hashed while it is written (on a second thread, see ``appender``), and a session found
-again by a new process re-hashes the bytes it did not see, once. Commit is the store's one
-publish step (verify, fsync, rename into ``blobs/`` under the blob lock); a digest that does
-not match ends the session with nothing published. A session idle for longer than its ``ttl``
-has expired: it is unknown from then on, and ``gc`` deletes it.
+each is hashed as it is written (on other threads, going on while the next chunk arrives:
+see ``appender``), and a session found again by a new process re-hashes the bytes it did not
+see, once. Commit is the store's one publish step (wait for the hashing, verify, fsync, rename
+into ``blobs/`` under the blob lock); a digest that does not match ends the session with
+nothing published. A session idle for longer than its ``ttl`` has expired: it is unknown from
+then on, and ``gc`` deletes it.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Upload:
         self._mutex = threading.Lock()  # threads of this process; flock orders processes
         self._hasher = Hasher()
         self._appender = Appender(self._path)
+        self._covered: int | None = 0
+        """The bytes the hasher has seen once the appender settles; None after a failure."""
         self.rehashed = 0
         """Bytes read back to hash them: those a session found again had before."""
 
@@ -91,13 +94,17 @@ class Upload:
             if at is not None and at != size:
                 raise RangeInvalid(size, at)
             self._catch_up(fd, size)
+            self._covered = None
             with storage_errors(self._path, "cannot write the upload"):
-                return size + self._appender.append(fd, views, self._hasher, size)
+                written = self._appender.append(fd, views, self._hasher, size)
+            self._covered = size + written
+            return size + written
 
     def commit(self, digest: Digest) -> None:
         """Publish the bytes as ``digest``; ``DigestMismatch`` (nothing published) if they
         hash to something else. The session ends either way."""
         with self._mutex, self._locked() as fd:
+            self._appender.settle()
             self._catch_up(fd, os.fstat(fd).st_size)
             actual = self._hasher.digest()
             if actual != digest:
@@ -130,13 +137,18 @@ class Upload:
                 raise UploadNotFound(self._id, "it expired")
             yield fd
         finally:
-            os.close(fd)
+            _close(fd)
 
     def _catch_up(self, fd: int, size: int) -> None:
-        """Hash the bytes this object has not seen (written by an earlier process)."""
+        """Hash the bytes this object has not seen (written by an earlier process, or by a
+        write that failed midway); the hashing of this object's own writes may go on."""
+        if self._covered == size:
+            return
+        self._appender.settle()
         if self._hasher.size > size:  # a write that failed midway was hashed whole: start over
             self._hasher = Hasher()
         if self._hasher.size == size:
+            self._covered = size
             return
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
@@ -147,10 +159,26 @@ class Upload:
                     break
                 self._hasher.update(view[:count])
                 self.rehashed += count
+        self._covered = self._hasher.size
 
     def _delete(self) -> None:
         with storage_errors(self._path, "cannot delete the upload"):
             self._path.unlink(missing_ok=True)
+
+
+def _close(fd: int) -> None:
+    """Close an upload's file; once it is deleted, on another thread: the last close frees
+    its blocks, a good part of a second for a large file (more where the file system discards
+    freed blocks), which a client whose blob was already stored should not wait for."""
+    try:
+        deleted = os.fstat(fd).st_nlink == 0
+    except OSError:
+        deleted = False
+    if not deleted:
+        os.close(fd)
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)  # a process waiting for the lock learns at once it is gone
+    threading.Thread(target=os.close, args=(fd,), name="lamina-drop-upload", daemon=True).start()
 
 
 def _views(chunk: Buffer | Sequence[Buffer]) -> list[memoryview]:

@@ -3,7 +3,6 @@ with O_DIRECT where the file system takes it, the bytes always exactly what was 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -123,6 +122,7 @@ def test_a_direct_write_refused_midway_goes_on_through_the_page_cache(
         assert writer.append(fd, [memoryview(data)], hasher, 0) == len(data)
     finally:
         os.close(fd)
+    writer.settle()
     assert path.read_bytes() == data
     assert hasher.digest() == Digest.of(data)
     assert len(calls) == 2 and not writer._direct
@@ -142,10 +142,12 @@ def test_a_large_batch_is_hashed_on_another_thread(tmp_path: Path,
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     data = [os.urandom(MiB), os.urandom(MiB)]
     hasher = Hasher()
+    writer = Appender(path)
     try:
-        Appender(path).append(fd, [memoryview(d) for d in data], hasher, 0)
+        writer.append(fd, [memoryview(d) for d in data], hasher, 0)
     finally:
         os.close(fd)
+    writer.settle()
     assert threads and threading.get_ident() not in threads
     assert hasher.digest() == Digest.of(b"".join(data))
 
@@ -191,8 +193,109 @@ def test_a_session_takes_several_buffers_in_one_write(store: BlobStore) -> None:
 
 def test_aligned_buffers_beyond_a_few_are_given_back() -> None:
     """A server that took many pushes at once keeps only a few buffers while it serves pulls."""
-    with contextlib.ExitStack() as stack:
-        held = [stack.enter_context(appender._aligned_buffer()) for _ in range(5)]
-        assert len({id(buffer) for buffer in held}) == 5
+    ring = threading.BoundedSemaphore(5)
+    held = [appender._Slot(ring) for _ in range(5)]
+    assert len({id(slot.buffer) for slot in held}) == 5
+    for slot in held:
+        slot.release()
+        slot.release()  # once only: the ring is not over-released
     assert len(appender._buffers) == appender.IDLE_BUFFERS
-    assert all(buffer.closed for buffer in held if buffer not in appender._buffers)
+    assert all(slot.buffer.closed for slot in held if slot.buffer not in appender._buffers)
+
+
+def test_hashing_goes_on_after_append_returns(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next batch can arrive and be written while this one is still being hashed."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    go_on = threading.Event()
+    real: Callable[[Hasher, memoryview], None] = Hasher.update
+
+    def update(self: Hasher, data: memoryview) -> None:
+        go_on.wait(30)
+        real(self, data)
+
+    monkeypatch.setattr(Hasher, "update", update)
+    path = tmp_path / "upload"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    data = bytearray(random.Random(10).randbytes(6 * MiB + 5))
+    sent = bytes(data)
+    hasher, writer = Hasher(), Appender(path)
+    appending = threading.Thread(
+        target=writer.append, args=(fd, [memoryview(data)], hasher, 0))
+    try:
+        appending.start()
+        appending.join(10)
+        returned = not appending.is_alive()
+        data[:] = bytes(len(data))  # the caller's buffer is its own again
+        go_on.set()
+        appending.join()
+    finally:
+        os.close(fd)
+    assert returned, "append waited for the hashing"
+    writer.settle()
+    assert path.read_bytes() == sent
+    assert hasher.digest() == Digest.of(sent)
+
+
+def test_an_upload_holds_a_few_buffers_whatever_its_size(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    monkeypatch.setattr(appender, "DIRECT_BUFFER", MiB)
+    held, most = [0], [0]
+    real_init, real_release = appender._Slot.__init__, appender._Slot.release
+
+    def init(self: Any, ring: threading.BoundedSemaphore) -> None:
+        real_init(self, ring)
+        with appender._lock:
+            held[0] += 1
+            most[0] = max(most[0], held[0])
+
+    def release(self: Any) -> None:
+        if self._ring is not None:
+            with appender._lock:
+                held[0] -= 1
+        real_release(self)
+
+    monkeypatch.setattr(appender._Slot, "__init__", init)
+    monkeypatch.setattr(appender._Slot, "release", release)
+    path = tmp_path / "upload"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    data = random.Random(11).randbytes(40 * MiB + 3)
+    hasher, writer = Hasher(), Appender(path)
+    try:
+        for start in range(0, len(data), 10 * MiB):
+            writer.append(fd, [memoryview(data)[start:start + 10 * MiB]], hasher, start)
+    finally:
+        os.close(fd)
+    writer.settle()
+    assert hasher.digest() == Digest.of(data)
+    assert 1 < most[0] <= appender.RING and held[0] == 0
+
+
+def test_a_direct_write_that_fails_midway_leaves_a_session_that_goes_on(
+        store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only bytes in the file are hashed: after a failure the session resumes at its offset."""
+    if not _direct_supported(tmp_path):
+        pytest.skip("this file system refuses O_DIRECT")
+    monkeypatch.setattr(appender, "DIRECT_BUFFER", MiB)
+    real = os.pwrite
+    calls = []
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        calls.append(offset)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    data = random.Random(12).randbytes(6 * MiB)
+    session = store.begin()
+    with pytest.raises(StorageError, match="disk is full"):
+        session.write([data])
+    kept = session.offset
+    assert kept == 2 * MiB
+    session.write(b"tail", at=kept)
+    session.commit(Digest.of(data[:kept] + b"tail"))
+    assert store.read_bytes(Digest.of(data[:kept] + b"tail")) == data[:kept] + b"tail"

@@ -153,3 +153,34 @@ def test_concurrent_uploads_of_one_blob_all_succeed(store: BlobStore) -> None:
     assert list(store.digests()) == [Digest.of(data)]
     store.verify(Digest.of(data))
     assert os.listdir(store.layout.uploads) == []
+
+
+def test_a_duplicate_upload_is_dropped_without_waiting_for_its_blocks_to_be_freed(
+        store: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last close of a deleted large file frees its blocks, slowly: not on the request."""
+    data = os.urandom(MiB)
+    first, second = store.begin(), store.begin()
+    first.write(data)
+    second.write(data)
+    first.commit(Digest.of(data))
+    go_on, closing = threading.Event(), threading.Event()
+    real = os.close
+
+    def close(fd: int) -> None:
+        st = os.fstat(fd)
+        if st.st_nlink == 0 and st.st_size == len(data):  # the dropped upload's file
+            closing.set()
+            go_on.wait(30)
+        real(fd)
+
+    monkeypatch.setattr(os, "close", close)
+    committing = threading.Thread(target=second.commit, args=(Digest.of(data),))
+    committing.start()
+    committing.join(10)
+    returned = not committing.is_alive()
+    go_on.set()
+    committing.join()
+    assert returned, "the commit waited for the dropped file to be closed"
+    assert closing.wait(10)
+    assert os.listdir(store.layout.uploads) == []
+    assert store.read_bytes(Digest.of(data)) == data
