@@ -11,6 +11,13 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
+HTTP1_BUFFER = 1 << 20
+"""Most bytes granian reads from a connection at once, and so the largest body chunk it hands
+the app: a pushed blob arrives in fewer pieces than with its 408 KiB default, each a trip
+through the event loop that costs CPU the hashing needs (``bench/serve_blobs.py``). It also
+bounds what a response queues per connection, which 16 slow pulls at 2 MiB felt in memory, and
+a request's headers (Distribution allows 1 MiB too)."""
+
 
 def serve(app: ASGIApp, *, host: str, port: int, tls_cert: Path | None = None,
           tls_key: Path | None = None, access_log: bool = False, quiet: bool = False) -> None:
@@ -18,6 +25,7 @@ def serve(app: ASGIApp, *, host: str, port: int, tls_cert: Path | None = None,
     keeps only warnings and errors."""
     check_free(host, port)
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server.mp import MPServer
 
@@ -25,6 +33,7 @@ def serve(app: ASGIApp, *, host: str, port: int, tls_cert: Path | None = None,
         "lamina.serve", address=host, port=port, interface=Interfaces.ASGI, workers=1,
         websockets=False, log_access=access_log, ssl_cert=tls_cert, ssl_key=tls_key,
         log_level=LogLevels.warning if quiet else LogLevels.info, log_dictconfig=_LOGGING,
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER),
     )
     # The worker is forked from this process, so it inherits the app object itself.
     server.serve(target_loader=lambda *args, **kwargs: app, wrap_loader=False)
