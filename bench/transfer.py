@@ -115,9 +115,7 @@ def lamina_pull(reference: str, home: Path) -> tuple[float, int]:
 
 def curl_to_disk(url: str, path: Path) -> float:
     """Seconds for curl to write the blob into a file and make it durable, as a pull does."""
-    seconds = timed(["sh", "-c", 'curl -sf -o "$1" "$2" && sync -d "$1"', "sh", str(path), url])
-    path.unlink()
-    return seconds
+    return timed(["sh", "-c", 'curl -sf -o "$1" "$2" && sync -d "$1"', "sh", str(path), url])
 
 
 def timed(argv: list[str]) -> float:
@@ -236,10 +234,12 @@ def bench(args: argparse.Namespace, folder: Path, host: str) -> int:
         blob_url = f"http://{host}/v2/{repo}/blobs/{weights_digest}"
         curl = timed(["curl", "-sf", "-o", "/dev/null", blob_url])
         sha = timed(["openssl", "sha256", str(weights)])
-        times["curl_disk"].append(curl_to_disk(blob_url, folder / "curl.out"))
+        # Each run writes files of its own, deleted only when the rounds are over, so that no
+        # timed run shares the disk with freeing an earlier one's blocks (discarded online
+        # where the file system is mounted with ``discard``).
+        times["curl_disk"].append(curl_to_disk(blob_url, folder / f"curl{round_}.out"))
         store = folder / f"store{round_}"
         seconds, peak = lamina_pull(f"{host}/{repo}:v1", store)
-        subprocess.run(["rm", "-rf", str(store)], check=True)
         times["curl_get"].append(curl)
         times["sha256"].append(sha)
         times["pull"].append(seconds)
