@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -279,12 +279,7 @@ class _Part:
             try:
                 self._attempt()
             except TransportError as exc:
-                if isinstance(exc, RemoteDigestMismatch):
-                    raise
-                pause = next(sleeps, None)
-                if pause is None:
-                    raise
-                transport._sleep(pause)
+                _pause_or_raise(transport, sleeps, exc)
 
     def _attempt(self) -> None:
         transport = self.puller.transport
@@ -485,12 +480,7 @@ class _Streams:
                 assert reader is not None
                 self.route.forget(reader)
             except TransportError as exc:
-                if isinstance(exc, RemoteDigestMismatch):
-                    raise
-                pause = next(sleeps, None)
-                if pause is None:
-                    raise
-                transport._sleep(pause)
+                _pause_or_raise(transport, sleeps, exc)
 
     def _through_httpx(self, span: _Span) -> None:
         span.splittable = False  # its end is in the request: no other stream may take it
@@ -530,6 +520,17 @@ class _Streams:
         if reached < span.end and not self.stop.is_set():
             raise TransportError(f"{self.puller.transport.host} ended blob {digest.short} at "
                                  f"byte {reached} of {span.end}")
+
+
+def _pause_or_raise(transport: Transport, sleeps: Iterator[float], error: TransportError) -> None:
+    """Wait before the next try, or raise ``error`` when no try can help (wrong bytes) or the
+    tries are used up."""
+    if isinstance(error, RemoteDigestMismatch):
+        raise error
+    pause = next(sleeps, None)
+    if pause is None:
+        raise error
+    transport._sleep(pause)
 
 
 def _checker(partial: PartialBlob) -> Callable[[str], None]:

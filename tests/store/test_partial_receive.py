@@ -15,6 +15,7 @@ from ocitypes import Digest
 from store.blobs import BlobStore, follower, partial, pipeline
 from store.errors import StorageError
 from store.layout import Layout
+from tests.store.test_staging import direct_io_works, reader
 
 BUFFER = pipeline.BUFFER_SIZE
 DATA = random.Random(7).randbytes(3 * BUFFER + 12345)  # whole buffers and a ragged end
@@ -28,16 +29,7 @@ def store(tmp_path: Path) -> BlobStore:
 
 def source(data: bytes, start: int = 0, step: int = 1 << 20) -> pipeline.ReadInto:
     """A socket-like reader of ``data[start:]``, ``step`` bytes a call at most."""
-    position = start
-
-    def readinto(view: memoryview) -> int:
-        nonlocal position
-        count = min(len(view), step, len(data) - position)
-        view[:count] = data[position:position + count]
-        position += count
-        return count
-
-    return readinto
+    return reader(data[start:], step)
 
 
 def no_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,15 +37,6 @@ def no_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"bytes {start}-{end} were read back")
 
     monkeypatch.setattr(follower.PrefixHasher, "_hash", refuse)
-
-
-def direct_io_works(folder: Path) -> bool:
-    try:
-        fd = os.open(folder / "probe", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
-    except (OSError, AttributeError):
-        return False
-    os.close(fd)
-    return True
 
 
 def test_a_stream_is_hashed_from_its_buffers_and_never_read_back(
