@@ -11,7 +11,8 @@ printed. Targets (issue 8):
 A pull is the real ``lamina pull NAME --json`` command into a fresh store (LAMINA_HOME), start-up
 included; a push runs the client in a child process. Each child's peak RSS is the kernel's
 count for that process (``ru_maxrss`` from wait4, the VmHWM it had when it ended), not an
-estimate. Needs the docker-registry binary (make test installs it), curl and openssl.
+estimate. Needs the docker-registry binary (make test installs it), curl and openssl, and
+free disk for two copies of the blob per round (every round's files stay until the end).
 
     python bench/transfer.py [--size 2G] [--rounds 3] [--pull-only]
 """

@@ -37,7 +37,7 @@ read from lamina's hash cache, ``cached``, or computed, ``present``)."""
 
 class Shape(BaseModel):
     # Built when first used, not at import: one command's output uses two or three of these
-    # models, and building all of them up front cost more than the rest of a pull's start.
+    # models, so building the others would be wasted start-up time.
     model_config = ConfigDict(extra="forbid", frozen=True, serialize_by_alias=True,
                               validate_by_name=True, validate_by_alias=True, defer_build=True)
 

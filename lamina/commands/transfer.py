@@ -49,12 +49,10 @@ def pull(app: App, name: str, insecure: bool, as_json: bool, quiet: bool) -> Non
     Blobs already in the store are not fetched again. hf.co/user/repo[:quant] pulls a GGUF
     model from Hugging Face (Q4_K_M by default), sharing each file with the HF cache.
     """
-    from store.hub import is_hub_name
-
     from .. import transfer
 
     app.quiet = quiet
-    if is_hub_name(name):
+    if _from_hub(name):
         _hub_pull(app, name, as_json=as_json)
         return
     with _progress(app) as progress:
@@ -371,12 +369,10 @@ def _hub_digest(app: App, spelled: str) -> str:
 
 def pull_parent(app: App, spelled: str) -> None:
     """``create`` with FROM a model the store lacks pulls it first, as Ollama does."""
-    from store.hub import is_hub_name
-
     from .. import transfer
 
     app.status(f"pulling {spelled}")
-    if is_hub_name(spelled):
+    if _from_hub(spelled):
         _hub_pull(app, spelled, as_json=False, report=False)  # create reports, once
         return
     with _progress(app) as progress:

@@ -2,11 +2,11 @@
 
 A whole blob goes out in 2 MiB reads handed to the ASGI server; ranges and other sources
 stream the same way. Measured under granian on loopback (``bench/serve_blobs.py``), one
-client's GET ran at 1.5 to 2 GB/s so, where granian's ``pathsend`` gave 1.1 GB/s (it copies the
+client's GET ran at 1.5 to 2 GB/s, where granian's ``pathsend`` gave 1.1 GB/s (it copies the
 file through 128 KiB reads), but each streamed answer held about 25 MiB more in the server
 while slow clients read it. So only :data:`STREAMED` whole-blob answer streams at a time; the
 others go by ``pathsend`` when the server offers it (16 concurrent pulls of one blob peaked at
-132 MiB that way, 198 MiB with four streamed).
+132 to 145 MiB that way, 198 MiB with four streamed).
 Every GET answer carries ``Location: <signed URL>``: Ollama's pull takes the URL of the
 response it stops at from that header, then fetches ranges of it without credentials.
 """
