@@ -48,10 +48,15 @@ def credential_files() -> list[CredentialsFile]:
 
 
 def credentials_lookup() -> Callable[[str], Credentials | None]:
-    from registry.client.credentials import lookup
+    """Credentials by host, read only when a registry asks for them (an anonymous pull never
+    loads the credentials code, platformdirs or Docker's helpers)."""
 
-    files = credential_files()
-    return lambda host: lookup(files, host)
+    def find(host: str) -> Credentials | None:
+        from registry.client.credentials import lookup
+
+        return lookup(credential_files(), host)
+
+    return find
 
 
 def reference_for(name: Name, *, insecure: bool = False) -> Reference:

@@ -21,9 +21,12 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_SCHEME",
     "DEFAULT_TAG",
+    "HUB_HOSTS",
     "SCHEMES",
     "Name",
+    "is_hub_name",
     "is_valid_namespace",
+    "parse_hub_name",
 ]
 
 DEFAULT_HOST = "registry.ollama.ai"
@@ -31,6 +34,8 @@ DEFAULT_NAMESPACE = "library"
 DEFAULT_TAG = "latest"
 DEFAULT_SCHEME = "https"
 SCHEMES = frozenset({"http", "https"})
+HUB_HOSTS = ("hf.co", "huggingface.co")
+"""Hosts whose names are Hugging Face repositories (pulled by ``store.hub``), not registries."""
 
 # Characters allowed after the first one, besides ASCII letters, digits and "_".
 _EXTRA = {"host": "-.:", "namespace": "-", "model": "-.", "tag": "-."}
@@ -184,3 +189,21 @@ class Name:
     def without_digest(self) -> Name:
         """This name without its ``@digest``."""
         return Name(self.host, self.namespace, self.model, self.tag, None, self.scheme)
+
+
+def parse_hub_name(text: str) -> tuple[str, str | None] | None:
+    """``hf.co/user/repo[:quant]`` (or ``huggingface.co/…``) as (``user/repo``, quant), else
+    None for a name that is not on the Hub."""
+    for host in HUB_HOSTS:
+        if text.lower().startswith(host + "/"):
+            rest = text[len(host) + 1:]
+            repo, _, quant = rest.partition(":")
+            if repo.count("/") != 1 or not all(repo.split("/")):
+                return None
+            return repo, (quant or None)
+    return None
+
+
+def is_hub_name(text: str) -> bool:
+    """Whether ``text`` names a Hugging Face repository (``hf.co/user/repo[:quant]``)."""
+    return parse_hub_name(text) is not None

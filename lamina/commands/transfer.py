@@ -347,7 +347,7 @@ def ensure_locked(app: App, path: Path, base_dir: Path, recipe: object) -> None:
 
 
 def _from_hub(spelled: str) -> bool:
-    from store.hub import is_hub_name
+    from store.names import is_hub_name  # not store.hub: a registry pull never loads it
 
     return is_hub_name(spelled)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..names import HUB_HOSTS, parse_hub_name
 from .errors import HubSelectionError
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
 ]
 
 DEFAULT_QUANT = "Q4_K_M"
-HUB_HOSTS = ("hf.co", "huggingface.co")
 
 _SHARD = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 # Quant names as llama.cpp spells them in file names: Q4_K_M, IQ2_XXS, Q8_0, F16, BF16, …
@@ -75,19 +75,6 @@ class Selection:
     @property
     def files(self) -> tuple[HubFile, ...]:
         return (*self.weights, *((self.projector,) if self.projector else ()))
-
-
-def parse_hub_name(text: str) -> tuple[str, str | None] | None:
-    """``hf.co/user/repo[:quant]`` (or ``huggingface.co/…``) as (``user/repo``, quant), else
-    None for a name that is not on the Hub."""
-    for host in HUB_HOSTS:
-        if text.lower().startswith(host + "/"):
-            rest = text[len(host) + 1:]
-            repo, _, quant = rest.partition(":")
-            if repo.count("/") != 1 or not all(repo.split("/")):
-                return None
-            return repo, (quant or None)
-    return None
 
 
 def quant_of(path: str) -> str | None:

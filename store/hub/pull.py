@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..names import is_hub_name, parse_hub_name
 from .errors import HubError, HubNotFound, HubUnauthorized, HubUnreachable
-from .files import HubFile, Selection, parse_hub_name, select
+from .files import HubFile, Selection, select
 
 if TYPE_CHECKING:
     from ..create import CreateResult
@@ -74,11 +75,6 @@ class HubPull:
     @property
     def transferred(self) -> int:
         return sum(f.transferred for f in self.files)
-
-
-def is_hub_name(text: str) -> bool:
-    """Whether ``text`` names a Hugging Face repository (``hf.co/user/repo[:quant]``)."""
-    return parse_hub_name(text) is not None
 
 
 def hub_cache_dir() -> Path:

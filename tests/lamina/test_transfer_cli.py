@@ -92,7 +92,7 @@ def test_push_then_pull_into_another_store(
     assert pushed.transferred_size == len(original)
 
 
-def test_a_json_pull_or_push_imports_neither_pydantic_nor_httpxs_command_line(
+def test_a_json_pull_or_push_loads_only_what_it_uses(
     registry: Registry, tiny_gguf: Path, homes: Path
 ) -> None:
     created(tiny_gguf)
@@ -108,6 +108,8 @@ def test_a_json_pull_or_push_imports_neither_pydantic_nor_httpxs_command_line(
         loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
                   if line.startswith("import time:")}
         assert not loaded & {"pydantic", "pygments", "rich.syntax"}, args  # httpx's CLI needs both
+        # An anonymous registry asks for no credentials, and a registry name is not the Hub's.
+        assert not loaded & {"registry.client.credentials", "platformdirs", "store.hub"}, args
 
 
 def test_variant_push_sends_only_the_new_layers(registry: Registry, tiny_gguf: Path) -> None:

@@ -1,0 +1,80 @@
+"""The pipeline under staging and partial blobs: what it reads lands written and hashed, the
+reading yields the CPU to the hasher, and the caller's thread is left as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+
+import pytest
+
+from store.blobs import pipeline
+
+SIZE = 1 << 16
+DATA = os.urandom(5 * SIZE + 999)
+
+
+def source(data: bytes, seen: list[tuple[int, int]] | None = None) -> pipeline.ReadInto:
+    """Reads ``data`` in pieces; ``seen`` gets (thread id, nice value) of each call."""
+    position = 0
+
+    def readinto(view: memoryview) -> int:
+        nonlocal position
+        if seen is not None:
+            thread = threading.get_native_id()
+            seen.append((thread, os.getpriority(os.PRIO_PROCESS, thread)))
+        count = min(len(view), 10_000, len(data) - position)
+        view[:count] = data[position:position + count]
+        position += count
+        return count
+
+    return readinto
+
+
+def collect() -> tuple[pipeline.Pipeline, bytearray, hashlib._Hash]:
+    written = bytearray(len(DATA))
+    digest = hashlib.sha256()
+
+    def write(offset: int, view: memoryview) -> None:
+        written[offset:offset + len(view)] = view
+
+    return (pipeline.Pipeline(write, lambda offset, view: digest.update(view), size=SIZE),
+            written, digest)
+
+
+def test_every_byte_is_written_and_hashed_in_order() -> None:
+    flow, written, digest = collect()
+    assert flow.run(source(DATA), 0, len(DATA)) == len(DATA)
+    assert bytes(written) == DATA
+    assert digest.hexdigest() == hashlib.sha256(DATA).hexdigest()
+
+
+def test_a_reader_that_fails_raises_in_the_caller_after_the_stages_finish() -> None:
+    flow, written, _ = collect()
+    read = source(DATA)
+    calls = 0
+
+    def failing(view: memoryview) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 8:
+            raise ConnectionResetError("gone")
+        return read(view)
+
+    with pytest.raises(ConnectionResetError):
+        flow.run(failing, 0, len(DATA))
+    assert bytes(written[:SIZE]) == DATA[:SIZE]  # the buffers filled before it are written
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_the_reading_yields_to_the_hasher_and_the_caller_keeps_its_priority() -> None:
+    caller = threading.get_native_id()
+    before = os.getpriority(os.PRIO_PROCESS, caller)
+    seen: list[tuple[int, int]] = []
+    flow, _, _ = collect()
+    flow.run(source(DATA, seen), 0, len(DATA))
+    assert {thread for thread, _ in seen} != {caller}
+    assert {nice for _, nice in seen} == {min(19, before + pipeline.READER_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, caller) == before
