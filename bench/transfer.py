@@ -233,12 +233,14 @@ def bench(args: argparse.Namespace, folder: Path, host: str) -> int:
             times["push"].append(seconds)
             rss["push"].append(peak)
         blob_url = f"http://{host}/v2/{repo}/blobs/{weights_digest}"
-        curl = timed(["curl", "-sf", "-o", "/dev/null", blob_url])
-        sha = timed(["openssl", "sha256", str(weights)])
         # Each run writes files of its own, deleted only when the rounds are over, so that no
         # timed run shares the disk with freeing an earlier one's blocks (discarded online
-        # where the file system is mounted with ``discard``).
+        # where the file system is mounted with ``discard``). The pull comes after the two
+        # runs that write nothing: straight after 2 GiB written through the page cache, the
+        # disk here took direct writes more slowly for a few seconds, even after a sync.
         times["curl_disk"].append(curl_to_disk(blob_url, folder / f"curl{round_}.out"))
+        curl = timed(["curl", "-sf", "-o", "/dev/null", blob_url])
+        sha = timed(["openssl", "sha256", str(weights)])
         store = folder / f"store{round_}"
         seconds, peak = lamina_pull(f"{host}/{repo}:v1", store)
         times["curl_get"].append(curl)
