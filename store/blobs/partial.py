@@ -71,7 +71,7 @@ LEAD_BUFFERS = 8
 """Buffers of a stream whose bytes are hashed as they come: 64 MiB, about 50 ms of hashing, so
 the reader runs on while the hasher is kept off the CPU for a moment, and the hasher then
 catches up. With 4, a 2 GiB pull from a local registry took about 0.1 s longer (timed by
-hand). A pull's most, with three more streams: 8 + 3 × 2 buffers, 112 MiB."""
+hand). A pull's most, with three more streams: 8 + 3 * 2 buffers, 112 MiB."""
 SIDE_BUFFERS = 2
 """Buffers of a stream ahead of the prefix: written only, so two keep the disk busy."""
 
