@@ -72,17 +72,23 @@ class Pipeline:
         are called on the reader's thread. Raises what the reader or a stage raised, after
         both stages have finished with every buffer handed to them."""
         outcome: list[int | BaseException] = []
-        reader = threading.Thread(target=self._read, args=(readinto, start, end, progress,
-                                                           outcome),
-                                  name="lamina-blob-reader", daemon=True)
-        reader.start()
+        go, finished = threading.Event(), threading.Event()
+        reader = threading.Thread(target=self._read, name="lamina-blob-reader", daemon=True,
+                                  args=(readinto, start, end, progress, outcome, go, finished))
+        started = False
+        # Waits on events, not Thread.join: on Python 3.11 a join that Ctrl-C interrupts marks
+        # the thread stopped while it still runs, and the next join returns at once.
         try:
-            try:
-                reader.join()
-            except BaseException:  # Ctrl-C in the caller's thread: stop after this buffer
-                self._cancelled = True
-                reader.join()
-                raise
+            reader.start()
+            started = True
+            go.set()
+            finished.wait()
+        except BaseException:  # Ctrl-C in the caller's thread: stop after this buffer
+            self._cancelled = True
+            go.set()
+            if started:
+                finished.wait()
+            raise
         finally:
             self._writer.finish()
             if self._hasher is not None:
@@ -96,11 +102,12 @@ class Pipeline:
         return reached
 
     def _read(self, readinto: ReadInto, start: int, end: int,
-              progress: Callable[[int], None] | None,
-              outcome: list[int | BaseException]) -> None:
-        """The reader's thread: fill buffers and hand them to the writer, until ``end``, a
-        short read, a failed stage or a cancel; the offset reached (or the error) goes into
-        ``outcome``."""
+              progress: Callable[[int], None] | None, outcome: list[int | BaseException],
+              go: threading.Event, finished: threading.Event) -> None:
+        """The reader's thread: once ``go`` is set, fill buffers and hand them to the writer,
+        until ``end``, a short read, a failed stage or a cancel; the offset reached (or the
+        error) goes into ``outcome`` before ``finished`` is set."""
+        go.wait()
         _yield_to_hasher()
         offset = start
         try:
@@ -117,10 +124,11 @@ class Pipeline:
                     self._pool.put(buffer)
                 if count < want:
                     break
+            outcome.append(offset)
         except BaseException as exc:  # raised again in the caller's thread
             outcome.append(exc)
-            return
-        outcome.append(offset)
+        finally:
+            finished.set()
 
 
 def _yield_to_hasher() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 import threading
+import time
 
 import pytest
 
@@ -78,3 +80,24 @@ def test_the_reading_yields_to_the_hasher_and_the_caller_keeps_its_priority() ->
     assert {thread for thread, _ in seen} != {caller}
     assert {nice for _, nice in seen} == {min(19, before + pipeline.READER_NICE)}
     assert os.getpriority(os.PRIO_PROCESS, caller) == before
+
+
+def test_ctrl_c_in_the_caller_stops_the_reader_after_its_buffer() -> None:
+    flow, written, _ = collect()
+    read = source(DATA)
+    calls = 0
+
+    def interrupted(view: memoryview) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while the caller waits
+        time.sleep(0.005)  # a source slower than the caller's reaction
+        return read(view)
+
+    with pytest.raises(KeyboardInterrupt):
+        flow.run(interrupted, 0, len(DATA))
+    assert calls < len(DATA) // 10_000  # it did not read the whole source first
+    assert not [t for t in threading.enumerate()
+                if t.name.startswith("lamina-blob-") and t.is_alive()]
+    assert bytes(written[:SIZE]) == DATA[:SIZE]  # what it had read is written
