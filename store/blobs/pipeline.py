@@ -87,7 +87,7 @@ class Pipeline:
             self._cancelled = True
             go.set()
             if started:
-                finished.wait()
+                _wait_out(finished)
             raise
         finally:
             self._writer.finish()
@@ -167,6 +167,7 @@ class _Stage:
         self._next = next
         self._inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -179,21 +180,39 @@ class _Stage:
 
     def finish(self) -> None:
         self._inbox.put(None)
-        self._thread.join()
+        _wait_out(self._done)
 
     def raise_error(self) -> None:
         if self.error is not None:
             raise self.error
 
     def _run(self) -> None:
-        while (item := self._inbox.get()) is not None:
-            buffer, offset, count = item
-            if self.error is None:
-                try:
-                    self._work(offset, buffer[:count])
-                except BaseException as exc:  # raised again in the caller's thread
-                    self.error = exc
-            if self._next is not None and self.error is None:
-                self._next.put(item)
-            else:
-                self._pool.put(buffer)
+        try:
+            while (item := self._inbox.get()) is not None:
+                buffer, offset, count = item
+                if self.error is None:
+                    try:
+                        self._work(offset, buffer[:count])
+                    except BaseException as exc:  # raised again in the caller's thread
+                        self.error = exc
+                if self._next is not None and self.error is None:
+                    self._next.put(item)
+                else:
+                    self._pool.put(buffer)
+        finally:
+            self._done.set()
+
+
+def _wait_out(done: threading.Event) -> None:
+    """Wait until ``done`` is set, through Ctrl-C too (raised once it is): a reader or stage
+    still running would write through descriptors that its caller is about to close. Each
+    has at most a few buffers left, so the wait is short."""
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            done.wait()
+            break
+        except BaseException as exc:
+            interrupted = exc
+    if interrupted is not None:
+        raise interrupted

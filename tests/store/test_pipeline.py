@@ -101,3 +101,22 @@ def test_ctrl_c_in_the_caller_stops_the_reader_after_its_buffer() -> None:
     assert not [t for t in threading.enumerate()
                 if t.name.startswith("lamina-blob-") and t.is_alive()]
     assert bytes(written[:SIZE]) == DATA[:SIZE]  # what it had read is written
+
+
+def test_a_second_ctrl_c_still_waits_for_the_buffers_under_way() -> None:
+    """Nothing of the pipeline runs on once ``run`` has raised: its caller closes the file."""
+    written: list[int] = []
+
+    def slow_write(offset: int, view: memoryview) -> None:
+        if len(written) in (0, 2):  # the second while the first is being waited out
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        written.append(offset)
+
+    flow = pipeline.Pipeline(slow_write, size=SIZE)
+    with pytest.raises(KeyboardInterrupt):
+        flow.run(source(DATA), 0, len(DATA))
+    done = list(written)
+    time.sleep(0.2)
+    assert written == done  # no write after run raised
+    assert done == sorted(done) and done[0] == 0
