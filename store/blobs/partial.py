@@ -141,6 +141,7 @@ class PartialBlob:
         self._done = finished  # every byte written, durable or not
         self._pending = RangeSet()  # written, not yet recorded
         self._inflight = RangeSet()
+        self._writes_done = threading.Condition(self._lock)  # notified as _inflight shrinks
         self._hasher = Hasher()
         # A copy of what earlier processes wrote: ``_done`` grows.
         self._follower = None if fd is None else PrefixHasher(fd, self._hasher, RangeSet(finished))
@@ -209,9 +210,11 @@ class PartialBlob:
         except BaseException:
             with self._lock:
                 self._inflight.subtract(start, end)
+                self._writes_done.notify_all()
             raise
         with self._lock:
             self._inflight.subtract(start, end)
+            self._writes_done.notify_all()
             self._done.add(start, end)
             self._pending.add(start, end)
             self.written += len(view)
@@ -306,9 +309,11 @@ class PartialBlob:
         self._close()
 
     def close(self) -> None:
-        """Flush and let go, keeping what was written for a later process."""
+        """Flush and let go, keeping what was written for a later process. A write under way
+        on another thread (a stream told to stop) is waited for, and recorded too."""
         try:
             if self._fd is not None:
+                self._wait_for_writes()
                 self._settle()
         finally:
             self._close()
@@ -394,11 +399,20 @@ class PartialBlob:
         if self._follower is not None:
             self._follower.reach(prefix)
 
+    def _wait_for_writes(self) -> None:
+        """Until no write is under way. Interrupted (Ctrl-C), it raises, and the descriptors
+        stay open: a write must never go through a number that a new file then reuses."""
+        with self._lock:
+            while self._inflight:
+                self._writes_done.wait()
+
     def _close(self) -> None:
         self._join_flusher()  # it writes through the descriptors closed below
         if self._follower is not None:
             self._follower.stop()  # it maps the file through the descriptor closed below
         with self._lock:
+            while self._inflight:  # and so do writes under way (see _wait_for_writes)
+                self._writes_done.wait()
             fds = self._fd, self._record_fd, self._direct_fd
             self._fd = self._record_fd = self._direct_fd = None
         for fd in fds:

@@ -409,3 +409,41 @@ def test_parts_written_during_a_flush_are_recorded_without_another_write(
     recorded = read_record(store.layout.partial_ranges(digest), digest, len(data))
     assert list(recorded) == [(0, 1000), (2000, 3000)]
     blob.abort()
+
+
+def test_close_waits_for_a_write_under_way_and_records_it(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream told to stop may still be writing when its pull lets go of the blob: closing
+    under it would send its bytes through a descriptor number a new file may reuse."""
+    data = blob_bytes(9, 1 * MiB)
+    digest = Digest.of(data)
+    blob = store.partial(digest, len(data))
+    writing = threading.Event()
+    real = partial._pwrite_all
+
+    def slow(fd: int, view: memoryview, offset: int) -> None:
+        writing.set()
+        time.sleep(0.2)
+        real(fd, view, offset)
+
+    monkeypatch.setattr(partial, "_pwrite_all", slow)
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            blob.write_at(0, data)
+        except BaseException as exc:
+            failures.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert writing.wait(5)
+    blob.close()
+    writer.join()
+    assert failures == []
+    monkeypatch.setattr(partial, "_pwrite_all", real)
+    again = store.partial(digest, len(data))
+    assert again.missing() == []  # the write was recorded before the blob was let go
+    again.commit()
+    assert store.read_bytes(digest) == data
