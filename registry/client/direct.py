@@ -14,7 +14,9 @@ honouring ``Range``) raises :class:`Stale`: the caller asks httpx again.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -104,6 +106,17 @@ class DirectReader:
             connections, self._all = self._all, []
         for connection in connections:
             connection.close()
+
+    def interrupt(self) -> None:
+        """End every read under way at once, as if the answer broke off: a pull told to stop
+        must not wait out the read timeout of a registry that stopped sending. Shutting the
+        socket down wakes a blocked read; closing it would not, and would free its number."""
+        with self._lock:
+            connections = list(self._all)
+        for connection in connections:
+            if connection.sock is not None:
+                with contextlib.suppress(OSError):  # not connected, or closed meanwhile
+                    connection.sock.shutdown(socket.SHUT_RDWR)
 
     def _ask(self, connection: http.client.HTTPConnection, start: int,
              end: int) -> http.client.HTTPResponse:

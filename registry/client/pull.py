@@ -257,6 +257,13 @@ class _Route:
         for reader in readers:
             reader.close()
 
+    def interrupt(self) -> None:
+        """End the direct reads under way (the streams are told to stop)."""
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.interrupt()
+
 
 class _Part:
     """One byte range of a blob, fetched with retries that continue where the last try ended."""
@@ -430,7 +437,7 @@ class _Streams:
             try:
                 self._watch(pool, futures)
             except BaseException:
-                self.stop.set()  # the other streams end at their next read
+                self._stop_streams()
                 raise
 
     def _watch(self, pool: ThreadPoolExecutor, futures: list[Future[None]]) -> None:
@@ -440,7 +447,7 @@ class _Streams:
             done, pending = wait(futures, timeout=puller.window, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
-                self.stop.set()
+                self._stop_streams()
                 wait(futures)
                 raise failed[0].exception()  # type: ignore[misc]
             if not pending:
@@ -454,6 +461,12 @@ class _Streams:
             slow = rate < puller.stream_rate * len(pending)
             if slow and len(pending) < puller.parts and self.plan.can_split():
                 futures.append(pool.submit(self._work))
+
+    def _stop_streams(self) -> None:
+        """The streams end at their next read, and a read under way ends now (it might wait
+        for a registry that stopped sending until the read timeout)."""
+        self.stop.set()
+        self.route.interrupt()
 
     def _work(self) -> None:
         while not self.stop.is_set():
@@ -480,6 +493,8 @@ class _Streams:
                 assert reader is not None
                 self.route.forget(reader)
             except TransportError as exc:
+                if self.stop.is_set():  # broken off on purpose: no retry, no pause
+                    return
                 _pause_or_raise(transport, sleeps, exc)
 
     def _through_httpx(self, span: _Span) -> None:

@@ -285,6 +285,35 @@ def test_killed_or_interrupted_pull_resumes(registry: Registry, homes: Path,
 
 
 
+def test_ctrl_c_ends_a_pull_whose_registry_stopped_sending(registry: Registry,
+                                                          homes: Path) -> None:
+    size = 24 * 1024 * 1024
+    _big_model(registry, "team/stalled", size)
+    proxy = Proxy(registry.host)
+    try:
+        proxy.throttle = 0.004
+        home = homes / "stalled"
+        env = {**os.environ, "LAMINA_HOME": str(home)}
+        command = [str(Path(sys.executable).parent / "lamina"), "pull",
+                   f"{proxy.host}/team/stalled", "-q"]
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        records = home / ".lamina" / "partial"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _ranges_recorded(records, size):
+            time.sleep(0.05)
+        proxy.throttle = 120.0  # the registry stops sending halfway through the blob
+        time.sleep(1.0)  # the pull now waits in a read, whose timeout is 30 s
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=25)
+        assert process.returncode == 130, err
+        assert time.monotonic() - interrupted < 10
+        assert b"interrupted" in err
+        assert _ranges_recorded(records, size), "what arrived before the stall is kept"
+    finally:
+        proxy.stop()
+
+
 def test_two_pulls_of_one_model_at_once_fetch_it_once(registry: Registry, homes: Path) -> None:
     size = 8 * 1024 * 1024
     _big_model(registry, "team/twice", size)
