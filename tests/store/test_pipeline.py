@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -35,6 +36,20 @@ def source(data: bytes, seen: list[tuple[int, int]] | None = None) -> pipeline.R
     return readinto
 
 
+def hooked(before: Callable[[int], None]) -> pipeline.ReadInto:
+    """``source(DATA)``, calling ``before`` with each call's number (from 1) first."""
+    read = source(DATA)
+    calls = 0
+
+    def readinto(view: memoryview) -> int:
+        nonlocal calls
+        calls += 1
+        before(calls)
+        return read(view)
+
+    return readinto
+
+
 def collect() -> tuple[pipeline.Pipeline, bytearray, hashlib._Hash]:
     written = bytearray(len(DATA))
     digest = hashlib.sha256()
@@ -55,18 +70,13 @@ def test_every_byte_is_written_and_hashed_in_order() -> None:
 
 def test_a_reader_that_fails_raises_in_the_caller_after_the_stages_finish() -> None:
     flow, written, _ = collect()
-    read = source(DATA)
-    calls = 0
 
-    def failing(view: memoryview) -> int:
-        nonlocal calls
-        calls += 1
-        if calls > 8:
+    def fail_after_eight(call: int) -> None:
+        if call > 8:
             raise ConnectionResetError("gone")
-        return read(view)
 
     with pytest.raises(ConnectionResetError):
-        flow.run(failing, 0, len(DATA))
+        flow.run(hooked(fail_after_eight), 0, len(DATA))
     assert bytes(written[:SIZE]) == DATA[:SIZE]  # the buffers filled before it are written
 
 
@@ -84,20 +94,17 @@ def test_the_reading_yields_to_the_hasher_and_the_caller_keeps_its_priority() ->
 
 def test_ctrl_c_in_the_caller_stops_the_reader_after_its_buffer() -> None:
     flow, written, _ = collect()
-    read = source(DATA)
-    calls = 0
+    calls: list[int] = []
 
-    def interrupted(view: memoryview) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 3:
+    def interrupt_at_three(call: int) -> None:
+        calls.append(call)
+        if call == 3:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, while the caller waits
         time.sleep(0.005)  # a source slower than the caller's reaction
-        return read(view)
 
     with pytest.raises(KeyboardInterrupt):
-        flow.run(interrupted, 0, len(DATA))
-    assert calls < len(DATA) // 10_000  # it did not read the whole source first
+        flow.run(hooked(interrupt_at_three), 0, len(DATA))
+    assert len(calls) < len(DATA) // 10_000  # it did not read the whole source first
     assert not [t for t in threading.enumerate()
                 if t.name.startswith("lamina-blob-") and t.is_alive()]
     assert bytes(written[:SIZE]) == DATA[:SIZE]  # what it had read is written
