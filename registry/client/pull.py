@@ -286,7 +286,7 @@ class _Part:
             try:
                 self._attempt()
             except TransportError as exc:
-                _pause_or_raise(transport, sleeps, exc)
+                _pause_or_raise(transport, sleeps, exc, self.stop)
 
     def _attempt(self) -> None:
         transport = self.puller.transport
@@ -493,9 +493,7 @@ class _Streams:
                 assert reader is not None
                 self.route.forget(reader)
             except TransportError as exc:
-                if self.stop.is_set():  # broken off on purpose: no retry, no pause
-                    return
-                _pause_or_raise(transport, sleeps, exc)
+                _pause_or_raise(transport, sleeps, exc, self.stop)
 
     def _through_httpx(self, span: _Span) -> None:
         span.splittable = False  # its end is in the request: no other stream may take it
@@ -537,9 +535,13 @@ class _Streams:
                                  f"byte {reached} of {span.end}")
 
 
-def _pause_or_raise(transport: Transport, sleeps: Iterator[float], error: TransportError) -> None:
+def _pause_or_raise(transport: Transport, sleeps: Iterator[float], error: TransportError,
+                    stop: threading.Event) -> None:
     """Wait before the next try, or raise ``error`` when no try can help (wrong bytes) or the
-    tries are used up."""
+    tries are used up. Once ``stop`` is set (the read was broken off on purpose) it returns at
+    once, and the caller's loop, which checks ``stop``, ends."""
+    if stop.is_set():
+        return
     if isinstance(error, RemoteDigestMismatch):
         raise error
     pause = next(sleeps, None)

@@ -313,7 +313,8 @@ class PartialBlob:
         on another thread (a stream told to stop) is waited for, and recorded too."""
         try:
             if self._fd is not None:
-                self._wait_for_writes()
+                with self._lock:
+                    self._wait_for_writes()
                 self._settle()
         finally:
             self._close()
@@ -400,19 +401,18 @@ class PartialBlob:
             self._follower.reach(prefix)
 
     def _wait_for_writes(self) -> None:
-        """Until no write is under way. Interrupted (Ctrl-C), it raises, and the descriptors
-        stay open: a write must never go through a number that a new file then reuses."""
-        with self._lock:
-            while self._inflight:
-                self._writes_done.wait()
+        """Until no write is under way; the caller holds ``_lock``. Interrupted (Ctrl-C), it
+        raises, and the descriptors stay open: a write must never go through a number that a
+        new file then reuses."""
+        while self._inflight:
+            self._writes_done.wait()
 
     def _close(self) -> None:
         self._join_flusher()  # it writes through the descriptors closed below
         if self._follower is not None:
             self._follower.stop()  # it maps the file through the descriptor closed below
         with self._lock:
-            while self._inflight:  # and so do writes under way (see _wait_for_writes)
-                self._writes_done.wait()
+            self._wait_for_writes()  # and so do writes under way
             fds = self._fd, self._record_fd, self._direct_fd
             self._fd = self._record_fd = self._direct_fd = None
         for fd in fds:
