@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from transfer import make_model, parse_size, run_child  # noqa: E402
+from transfer import make_model, parse_size, run_child, with_registry  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -111,16 +110,8 @@ def main() -> int:
         print("needs Linux's /proc with schedstat: nothing measured")
         return 0
 
-    from tests.registry.distribution import start_registry
-
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
-        folder = Path(tmp)
-        (folder / "registry").mkdir()
-        registry = start_registry(folder / "registry")
-        try:
-            return rounds(args, folder, registry.host, registry.process.pid)
-        finally:
-            registry.stop()
+    return with_registry(
+        lambda folder, registry: rounds(args, folder, registry.host, registry.process.pid))
 
 
 def rounds(args: argparse.Namespace, folder: Path, host: str, registry_pid: int) -> int:

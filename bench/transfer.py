@@ -28,10 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from tests.registry.distribution import Registry
 
 MiB = 1024 * 1024
 
@@ -200,6 +205,11 @@ def main() -> int:
         child(args)
         return 0
 
+    return with_registry(lambda folder, registry: bench(args, folder, registry.host))
+
+
+def with_registry(run: Callable[[Path, Registry], int]) -> int:
+    """``run`` in a temporary folder, with a local Distribution storing under it."""
     from tests.registry.distribution import start_registry
 
     with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
@@ -207,7 +217,7 @@ def main() -> int:
         (folder / "registry").mkdir()
         registry = start_registry(folder / "registry")
         try:
-            return bench(args, folder, registry.host)
+            return run(folder, registry)
         finally:
             registry.stop()
 
