@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from transfer import make_model, parse_size, run_child, with_registry  # noqa: E402
+from transfer import make_model, parse_size, pull_command, run_child, settle, with_registry  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -69,13 +69,11 @@ def process_cpu(pid: int) -> float:
 def watched_pull(reference: str, home: Path, registry_pid: int
                  ) -> tuple[float, float, dict[int, ThreadTimes]]:
     """Wall seconds, the registry's CPU seconds, and each thread's last counts."""
-    lamina = str(Path(sys.executable).parent / "lamina")
-    env = {**os.environ, "LAMINA_HOME": str(home)}
-    os.sync()
+    command, env = pull_command(reference, home)
+    settle()
     before = process_cpu(registry_pid)
     start = time.perf_counter()
-    process = subprocess.Popen([lamina, "pull", reference, "--json"], env=env,
-                               stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     threads: dict[int, ThreadTimes] = {}
     while process.poll() is None:
         for task in Path(f"/proc/{process.pid}/task").glob("*"):
@@ -96,8 +94,8 @@ def hashlib_alone(size: int) -> float:
     digest = hashlib.sha256()
     start = time.perf_counter()
     with memoryview(block) as view:
-        for _ in range(size // len(block)):
-            digest.update(view)
+        for offset in range(0, size, len(block)):
+            digest.update(view[:min(len(block), size - offset)])
     return time.perf_counter() - start
 
 

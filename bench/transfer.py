@@ -111,11 +111,16 @@ def run_child(*argv: str, command: list[str] | None = None,
     return elapsed, usage.ru_maxrss * 1024, json.loads(output or b"{}")
 
 
+def pull_command(reference: str, home: Path) -> tuple[list[str], dict[str, str]]:
+    """The ``lamina pull`` command line, and its environment, for a fresh store at ``home``."""
+    lamina = str(Path(sys.executable).parent / "lamina")
+    return [lamina, "pull", reference, "--json"], {**os.environ, "LAMINA_HOME": str(home)}
+
+
 def lamina_pull(reference: str, home: Path) -> tuple[float, int]:
     """Seconds and peak RSS of ``lamina pull`` into a fresh store at ``home``."""
-    lamina = str(Path(sys.executable).parent / "lamina")
-    env = {**os.environ, "LAMINA_HOME": str(home)}
-    seconds, peak, _ = run_child(command=[lamina, "pull", reference, "--json"], env=env)
+    command, env = pull_command(reference, home)
+    seconds, peak, _ = run_child(command=command, env=env)
     return seconds, peak
 
 
