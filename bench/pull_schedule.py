@@ -33,7 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from transfer import make_model, parse_size, pull_command, run_child, settle, with_registry  # noqa: E402
+from transfer import (  # noqa: E402
+    as_installed,
+    make_model,
+    parse_size,
+    pull_command,
+    run_child,
+    settle,
+    with_registry,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -113,6 +121,7 @@ def main() -> int:
 
 
 def rounds(args: argparse.Namespace, folder: Path, host: str, registry_pid: int) -> int:
+    as_installed()
     manifest, _ = make_model(folder, args.size, b"be brief")
     run_child("--child", "push", "--reference", f"{host}/bench/schedule:v1",
               "--files", str(folder / "files.json"), "--manifest", str(manifest))

@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..hashcache import Hasher
+from .buffers import new_buffer
 
 LANE_THREADS = 16
 """Threads hashing and writing buffers, across uploads (two for each busy one); more uploads
@@ -193,7 +194,7 @@ class _Slot:
         if buffer is None or len(buffer) != DIRECT_BUFFER:  # the size was changed since
             if buffer is not None:
                 _discard(buffer)
-            buffer = _new_buffer()
+            buffer = new_buffer(DIRECT_BUFFER)
         self.buffer = buffer
 
     def release(self) -> None:
@@ -330,12 +331,6 @@ def _pwrite_all(fd: int, view: memoryview, offset: int) -> None:
     while view:
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written
-
-
-def _new_buffer() -> mmap.mmap:
-    """Private anonymous pages: a shared mapping would be shmem, slower to fault in and pin."""
-    flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
-    return mmap.mmap(-1, DIRECT_BUFFER, flags=flags) if flags else mmap.mmap(-1, DIRECT_BUFFER)
 
 
 def _give_back(buffer: mmap.mmap) -> None:

@@ -8,8 +8,9 @@ buffers, so they overlap:
 
 Memory stays at ``buffers * size`` bytes whatever the blob's size; the reader waits for a free
 buffer when the disk or the hasher is slower than it. The buffers are page-aligned (anonymous
-maps), as direct I/O wants them, and each is filled up to the next multiple of its size in
-the blob, so a stream that starts on a block boundary writes whole aligned blocks.
+maps, backed before the first read), as direct I/O wants them, and each is filled up to the
+next multiple of its size in the blob, so a stream that starts on a block boundary writes
+whole aligned blocks.
 
 SHA-256 is serial, so the hasher is the one stage that cannot spread over cores, and on a
 machine short of them it sets the pace. The reader runs on a thread of its own that yields the
@@ -21,12 +22,13 @@ told the blob offset of the bytes), which :mod:`.staging` and :mod:`.partial` su
 
 from __future__ import annotations
 
-import mmap
 import os
 import queue
 import sys
 import threading
 from collections.abc import Callable
+
+from .buffers import new_buffer
 
 __all__ = ["BUFFER_SIZE", "READER_NICE", "Pipeline", "ReadInto", "Step"]
 
@@ -56,7 +58,7 @@ class Pipeline:
         self._size = size
         self._pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(max(1, buffers)):
-            self._pool.put(memoryview(mmap.mmap(-1, size)))
+            self._pool.put(memoryview(new_buffer(size, prefault=True)))
         self._hasher = None if hash is None else _Stage("lamina-blob-hasher", hash, self._pool)
         self._writer = _Stage("lamina-blob-writer", write, self._pool, self._hasher)
         self._cancelled = False

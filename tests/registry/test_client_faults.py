@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 import httpx
@@ -118,7 +119,7 @@ def test_a_fast_stream_is_left_alone(distribution: Registry, proxy_factory: Make
         Puller(transport, sink, part_size=100_000, parts=3, window=0.02,
                stream_rate=1.0).pull(target)
     assert sink.blobs[digest] == weights
-    assert _starts(proxy, digest) == [0, 100_000]  # the probe, then one stream for the rest
+    assert _starts(proxy, digest) == [0, 64 * 1024]  # a 64 KiB probe, then one stream
 
 
 def test_a_pull_that_fails_in_a_ranged_part_lets_go_of_its_partial(
@@ -149,6 +150,36 @@ def test_a_pull_that_fails_in_a_ranged_part_lets_go_of_its_partial(
     assert missing and missing[-1][1] == len(weights) and missing[0][0] >= 100_000
     # What was written stays: the first stream's bytes up to where it stopped.
     assert sum(end - start for start, end in missing) < len(weights) - 100_000
+
+
+def test_small_blobs_come_while_the_largest_streams(
+    distribution: Registry, proxy_factory: MakeProxy
+) -> None:
+    weights = os.urandom(200_000)
+    pushed(distribution, "faults/overlap", weights)
+    proxy = proxy_factory(distribution.host)
+    system = Digest.of(b"be brief")  # the layer listed after the weights
+    asked_for_system = threading.Event()
+    served_after_system: list[bool] = []
+
+    def hold_weights(handler: ProxyHandler) -> bool:
+        if handler.command == "GET" and str(system) in handler.path:
+            asked_for_system.set()
+        elif handler.command == "GET" and str(Digest.of(weights)) in handler.path:
+            # One blob after another, the system prompt would be asked for only once the
+            # weights are in: this waits out its timeout, and the test fails.
+            served_after_system.append(asked_for_system.wait(timeout=5))
+        return False
+
+    proxy.fault = hold_weights
+    sink = MemoryBlobs()
+    target = Reference(proxy.host, "faults/overlap", "latest")
+    with connect(target, retry=FAST) as transport:
+        pulled = Puller(transport, sink).pull(target)
+    assert served_after_system and all(served_after_system)
+    # Outcomes still come in the manifest's order: config, weights, system prompt.
+    assert [b.digest for b in pulled.blobs][1:] == [Digest.of(weights), system]
+    assert sink.blobs[Digest.of(weights)] == weights
 
 
 def test_malformed_manifest(distribution: Registry, proxy_factory: MakeProxy) -> None:

@@ -17,7 +17,7 @@ from store.errors import StorageError
 from store.layout import Layout
 from tests.store.test_staging import direct_io_works, reader
 
-BUFFER = pipeline.BUFFER_SIZE
+BUFFER = partial.STREAM_BUFFER
 DATA = random.Random(7).randbytes(3 * BUFFER + 12345)  # whole buffers and a ragged end
 DIGEST = Digest.of(DATA)
 
