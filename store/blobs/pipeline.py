@@ -13,8 +13,9 @@ next multiple of its size in the blob, so a stream that starts on a block bounda
 whole aligned blocks.
 
 SHA-256 is serial, so the hasher is the one stage that cannot spread over cores, and on a
-machine short of them it sets the pace. The reader runs on a thread of its own that yields the
-CPU to it (:data:`READER_NICE`); the caller's thread waits, its priority untouched.
+machine short of them it sets the pace. It gets a CPU of its own while that helps
+(:mod:`.cores`), and the reader, on a thread of its own, yields the CPU to it
+(:data:`READER_NICE`); the caller's thread waits, its priority untouched.
 
 The pipeline knows nothing of files or digests: it is given a ``write`` and a ``hash`` (each
 told the blob offset of the bytes), which :mod:`.staging` and :mod:`.partial` supply.
@@ -29,6 +30,7 @@ import threading
 from collections.abc import Callable
 
 from .buffers import new_buffer
+from .cores import Placement, place
 
 __all__ = ["BUFFER_SIZE", "READER_NICE", "Pipeline", "ReadInto", "Step"]
 
@@ -75,8 +77,10 @@ class Pipeline:
         both stages have finished with every buffer handed to them."""
         outcome: list[int | BaseException] = []
         go, finished = threading.Event(), threading.Event()
+        placement = self._place()
         reader = threading.Thread(target=self._read, name="lamina-blob-reader", daemon=True,
-                                  args=(readinto, start, end, progress, outcome, go, finished))
+                                  args=(readinto, start, end, progress, outcome, go, finished,
+                                        placement))
         started = False
         # Waits on events, not Thread.join: on Python 3.11 a join that Ctrl-C interrupts marks
         # the thread stopped while it still runs, and the next join returns at once.
@@ -95,6 +99,8 @@ class Pipeline:
             self._writer.finish()
             if self._hasher is not None:
                 self._hasher.finish()
+            if placement is not None:
+                placement.close()
         reached = outcome[0]
         if isinstance(reached, BaseException):
             raise reached
@@ -103,9 +109,19 @@ class Pipeline:
             self._hasher.raise_error()
         return reached
 
+    def _place(self) -> Placement | None:
+        """Place the stages (before any buffer reaches them): a hasher sets the pace."""
+        placement = None if self._hasher is None else place()
+        if placement is not None:
+            assert self._hasher is not None
+            self._hasher.before = placement.hasher
+            self._writer.before = placement.helper
+        return placement
+
     def _read(self, readinto: ReadInto, start: int, end: int,
               progress: Callable[[int], None] | None, outcome: list[int | BaseException],
-              go: threading.Event, finished: threading.Event) -> None:
+              go: threading.Event, finished: threading.Event,
+              placement: Placement | None) -> None:
         """The reader's thread: once ``go`` is set, fill buffers and hand them to the writer,
         until ``end``, a short read, a failed stage or a cancel; the offset reached (or the
         error) goes into ``outcome`` before ``finished`` is set."""
@@ -114,6 +130,8 @@ class Pipeline:
         offset = start
         try:
             while offset < end and not (self.failed or self._cancelled):
+                if placement is not None:
+                    placement.helper()
                 buffer = self._pool.get()
                 want = min(end, (offset // self._size + 1) * self._size) - offset
                 count = _fill(readinto, buffer[:want])
@@ -167,6 +185,8 @@ class _Stage:
         self._work = work
         self._pool = pool
         self._next = next
+        self.before: Callable[[], None] | None = None
+        """Called on the stage's thread before each buffer's work (its placement)."""
         self._inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._done = threading.Event()
@@ -194,6 +214,8 @@ class _Stage:
                 buffer, offset, count = item
                 if self.error is None:
                     try:
+                        if self.before is not None:
+                            self.before()
                         self._work(offset, buffer[:count])
                     except BaseException as exc:  # raised again in the caller's thread
                         self.error = exc
