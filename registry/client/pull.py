@@ -7,14 +7,15 @@ and published only when its bytes hash to its digest. A registry may answer a bl
 and the whole body (CNCF Distribution) or with a redirect to a CDN (followed, without the
 Authorization header); one that ignores ``Range`` gets the skipped prefix read and dropped.
 
-The first megabyte of a large blob goes through httpx, which answers auth challenges and
+The first 64 KiB of a large blob go through httpx, which answers auth challenges and
 follows redirects; the rest takes the route it found, read straight from the socket into the
 store's own buffers (:mod:`.direct`, :meth:`~registry.protocols.PartialBlob.receive`), which
 it writes and hashes on two more threads while the socket is read: memory stays flat, and each
 byte crosses memory once. One stream is enough on a fast network (the hasher is then the
 limit, and a second stream's bytes would have to be read back to be hashed in order); more
 streams are opened, each taking half of what another has left, while the ones running are
-slow. A failed pull lets go of its partial blob, keeping what it wrote for the next.
+slow. The manifest's other blobs, small as a rule, come meanwhile on a thread of their own.
+A failed pull lets go of its partial blob, keeping what it wrote for the next.
 """
 
 from __future__ import annotations
