@@ -5,13 +5,14 @@ moment another thread holds its CPU the whole pipeline waits. Left to the schedu
 reader was often queued behind the hasher while the other core sat idle. So a pipeline with a
 hasher takes one CPU for it (the one its caller, about to wait, is on) and keeps its reader
 and writer off that CPU. A 2 GiB pull from a local registry on 2 cores, medians of 8 runs in
-one sitting: 1.73 s left to the scheduler, 1.62 s placed.
+one sitting: 1.76 s left to the scheduler, 1.70 s placed.
 
 A pin must never make things worse, so it is let go as soon as the hasher finds its CPU taken
 (another busy program there, a second pull at once): when it waited to run for more than
-:data:`CONTENDED` of the time since its last look, the hasher and the other stages go back to
-every CPU the process may use. Where the system has no affinity calls, or the process one CPU,
-nothing is placed.
+:data:`CONTENDED` of the time, two looks in a row, the hasher and the other stages go back to
+every CPU the process may use. Two 1 GiB pulls at once took 1.92 s either way (medians of 4;
+where both hashers had taken the same CPU, both let go). Where the system has no affinity
+calls, or the process one CPU, nothing is placed.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ told the blob offset of the bytes), which :mod:`.staging` and :mod:`.partial` su
 
 from __future__ import annotations
 
+import mmap
 import os
 import queue
 import sys
@@ -53,14 +54,15 @@ _Item = tuple[memoryview, int, int]  # buffer, blob offset, bytes in it
 
 
 class Pipeline:
-    """One pass of ``[start, end)`` through ``write`` and then ``hash`` (if any)."""
+    """One pass of ``[start, end)`` through ``write`` and then ``hash`` (if any), in up to
+    ``buffers`` buffers of ``size`` bytes: fewer and smaller where the bytes are fewer (each
+    is backed in full before the first read, so a small blob must not pay for large ones)."""
 
     def __init__(self, write: Step, hash: Step | None = None, *, buffers: int = 4,
                  size: int = BUFFER_SIZE) -> None:
+        self._buffers = max(1, buffers)
         self._size = size
         self._pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-        for _ in range(max(1, buffers)):
-            self._pool.put(memoryview(new_buffer(size, prefault=True)))
         self._hasher = None if hash is None else _Stage("lamina-blob-hasher", hash, self._pool)
         self._writer = _Stage("lamina-blob-writer", write, self._pool, self._hasher)
         self._cancelled = False
@@ -75,6 +77,7 @@ class Pipeline:
         offset reached (``end`` unless ``readinto`` ran dry). ``readinto`` and ``progress``
         are called on the reader's thread. Raises what the reader or a stage raised, after
         both stages have finished with every buffer handed to them."""
+        self._allocate(end - start)
         outcome: list[int | BaseException] = []
         go, finished = threading.Event(), threading.Event()
         placement = self._place()
@@ -108,6 +111,13 @@ class Pipeline:
         if self._hasher is not None:
             self._hasher.raise_error()
         return reached
+
+    def _allocate(self, span: int) -> None:
+        """Fill the pool with buffers enough for ``span`` bytes (before the reader starts)."""
+        pages = max(1, -(-span // mmap.PAGESIZE))
+        self._size = min(self._size, pages * mmap.PAGESIZE)
+        for _ in range(min(self._buffers, max(1, -(-span // self._size)))):
+            self._pool.put(memoryview(new_buffer(self._size, prefault=True)))
 
     def _place(self) -> Placement | None:
         """Place the stages (before any buffer reaches them): a hasher sets the pace."""

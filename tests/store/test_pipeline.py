@@ -4,6 +4,7 @@ reading yields the CPU to the hasher, and the caller's thread is left as it was.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import signal
 import sys
@@ -127,3 +128,20 @@ def test_a_second_ctrl_c_still_waits_for_the_buffers_under_way() -> None:
     time.sleep(0.2)
     assert written == done  # no write after run raised
     assert done == sorted(done) and done[0] == 0
+
+
+def test_a_small_span_gets_small_buffers() -> None:
+    """Buffers are backed in full before the first read: a 1000-byte blob gets one page, not
+    four of the size asked for."""
+    buffers: set[int] = set()
+    sizes: set[int] = set()
+
+    def write(offset: int, view: memoryview) -> None:
+        buffers.add(id(view.obj))
+        sizes.add(len(view.obj))  # type: ignore[arg-type]
+
+    data = os.urandom(1000)
+    reached = pipeline.Pipeline(write, None, buffers=4, size=8 << 20).run(
+        source(data), 0, len(data))
+    assert reached == len(data)
+    assert len(buffers) == 1 and sizes == {mmap.PAGESIZE}
