@@ -1,13 +1,13 @@
 """The hasher of a partial blob: the contiguous written prefix, hashed once, in order.
 
 Two ways in. A stream that continues the prefix (a pull's leading part, the usual case) hands
-its buffers over as it writes them (:meth:`PrefixHasher.feed`), so its bytes are hashed from
-memory: they were written with direct I/O and are in no page cache to read back. Bytes written
-out of order (a later part, or an earlier process's) are read back from the file by a thread of
-the hasher's own once the prefix reaches them, a window at a time (:data:`WINDOW` bytes,
-mapped and hashed in place), so no caller's buffer is kept and memory stays flat whatever
-order the parts arrive in. Hashing releases the GIL, so it runs on a core of its own while
-writers receive and write.
+its buffers over as they come, before it writes them (:meth:`PrefixHasher.feed`), so its
+bytes are hashed from memory: written with direct I/O, they are in no page cache to read back.
+Bytes written out of order (a later part, or an earlier process's) are read back from the
+file by a thread of the hasher's own once the prefix reaches them, a window at a time
+(:data:`WINDOW` bytes, mapped and hashed in place), so no caller's buffer is kept and memory
+stays flat whatever order the parts arrive in. Hashing releases the GIL, so it runs on a core
+of its own while writers receive and write.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class PrefixHasher:
             return True
 
     def feed(self, offset: int, data: memoryview) -> None:
-        """Hash the feeder's next bytes (written already) once everything before is hashed."""
+        """Hash the feeder's next bytes (written now or about to be) once everything before is
+        hashed."""
         with self._changed:
             while (self._hashed < offset or self._busy) and not self._halted():
                 self._changed.wait()

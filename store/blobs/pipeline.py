@@ -3,8 +3,12 @@
 Reading (a socket, a tar member, zstd), writing and hashing each let go of the GIL on large
 buffers, so they overlap:
 
-    the reader fills a free buffer → the writer writes it → the hasher hashes it and hands
+    the reader fills a free buffer → the hasher hashes it → the writer writes it and hands
     it back
+
+The hasher comes first because it sets the pace and wants the bytes while a cache still holds
+them: behind a 4 MiB direct write it spent about 0.1 s more on a 2 GiB pull (1.49 to 1.64 s on a
+CPU against 1.34 to 1.46 s, four pulls each from a local registry).
 
 Memory stays at ``buffers * size`` bytes whatever the blob's size; the reader waits for a free
 buffer when the disk or the hasher is slower than it. The buffers are page-aligned (anonymous
@@ -63,8 +67,10 @@ class Pipeline:
         self._buffers = max(1, buffers)
         self._size = size
         self._pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
-        self._hasher = None if hash is None else _Stage("lamina-blob-hasher", hash, self._pool)
-        self._writer = _Stage("lamina-blob-writer", write, self._pool, self._hasher)
+        self._writer = _Stage("lamina-blob-writer", write, self._pool)
+        self._hasher = None if hash is None else _Stage("lamina-blob-hasher", hash, self._pool,
+                                                        self._writer)
+        self._first = self._hasher or self._writer  # the stage the reader hands buffers to
         self._cancelled = False
 
     @property
@@ -99,9 +105,9 @@ class Pipeline:
                 _wait_out(finished)
             raise
         finally:
-            self._writer.finish()
             if self._hasher is not None:
-                self._hasher.finish()
+                self._hasher.finish()  # before the writer: it hands the writer what it has
+            self._writer.finish()
             if placement is not None:
                 placement.close()
         reached = outcome[0]
@@ -132,9 +138,9 @@ class Pipeline:
               progress: Callable[[int], None] | None, outcome: list[int | BaseException],
               go: threading.Event, finished: threading.Event,
               placement: Placement | None) -> None:
-        """The reader's thread: once ``go`` is set, fill buffers and hand them to the writer,
-        until ``end``, a short read, a failed stage or a cancel; the offset reached (or the
-        error) goes into ``outcome`` before ``finished`` is set."""
+        """The reader's thread: once ``go`` is set, fill buffers and hand them on (to the hasher,
+        else the writer), until ``end``, a short read, a failed stage or a cancel; the offset
+        reached (or the error) goes into ``outcome`` before ``finished`` is set."""
         go.wait()
         _yield_to_hasher()
         offset = start
@@ -146,7 +152,7 @@ class Pipeline:
                 want = min(end, (offset // self._size + 1) * self._size) - offset
                 count = _fill(readinto, buffer[:want])
                 if count:
-                    self._writer.put((buffer, offset, count))
+                    self._first.put((buffer, offset, count))
                     offset += count
                     if progress is not None:
                         progress(count)

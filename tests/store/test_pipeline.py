@@ -145,3 +145,24 @@ def test_a_small_span_gets_small_buffers() -> None:
         source(data), 0, len(data))
     assert reached == len(data)
     assert len(buffers) == 1 and sizes == {mmap.PAGESIZE}
+
+
+def test_each_buffer_is_hashed_before_it_is_written() -> None:
+    """The hasher sets the pace: it gets each buffer straight from the reader, while the bytes
+    are still in a cache, and the writer gets it after."""
+    events: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def step(name: str) -> pipeline.Step:
+        def record(offset: int, view: memoryview) -> None:
+            with lock:
+                events.append((name, offset))
+        return record
+
+    reached = pipeline.Pipeline(step("write"), step("hash"), buffers=3, size=SIZE).run(
+        source(DATA), 0, len(DATA))
+    assert reached == len(DATA)
+    offsets = sorted({offset for _, offset in events})
+    assert len(offsets) == 6
+    for offset in offsets:
+        assert events.index(("hash", offset)) < events.index(("write", offset))
