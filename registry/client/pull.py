@@ -239,8 +239,7 @@ class Puller:
     def _fetch_ranges(self, url: str, partial: PartialBlob, missing: list[tuple[int, int]]) -> None:
         stop = threading.Event()
         todo = sum(end - start for start, end in missing)
-        probe = min(_PROBE_SIZE, self.part_size)
-        if todo <= max(probe, min(_WHOLE_SIZE, self.part_size)):
+        if todo <= min(_WHOLE_SIZE, self.part_size):
             whole = missing == [(0, partial.size)]
             for start, end in missing:
                 _Part(self, url, partial, start, end, ranged=not whole, stop=stop).run()
@@ -248,7 +247,7 @@ class Puller:
         route = _Route(self.transport)
         try:
             start, end = missing[0]
-            cut = min(end, start + probe)
+            cut = min(end, start + min(_PROBE_SIZE, self.part_size))
             _Part(self, url, partial, start, cut, ranged=True, stop=stop, route=route).run()
             rest = [(cut, end), *missing[1:]] if cut < end else missing[1:]
             plan = _Plan(rest, max(_ALIGN, self.part_size))

@@ -125,7 +125,7 @@ def place() -> Placement | None:
         return None
     with _lock:
         free = allowed - _claimed
-        if len(free) < 2 or len(allowed) < 2:
+        if len(free) < 2:  # one CPU, or all but one held: the helpers need one
             return None
         here = _current_cpu()
         cpu = here if here in free else max(free)

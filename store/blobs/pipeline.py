@@ -58,7 +58,7 @@ _Item = tuple[memoryview, int, int]  # buffer, blob offset, bytes in it
 
 
 class Pipeline:
-    """One pass of ``[start, end)`` through ``write`` and then ``hash`` (if any), in up to
+    """One pass of ``[start, end)`` through ``hash`` (if any) and then ``write``, in up to
     ``buffers`` buffers of ``size`` bytes: fewer and smaller where the bytes are fewer (each
     is backed in full before the first read, so a small blob must not pay for large ones)."""
 

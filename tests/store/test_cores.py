@@ -95,9 +95,7 @@ def test_a_hasher_kept_waiting_for_its_cpu_lets_go(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(cores, "LOOK_EVERY", 0.0)
     waited = iter(float(n) for n in range(100))  # a second more at each look: always waiting
     everywhere = affinity()
-    placement = on_a_thread(cores.place)
-    assert placement is not None
-    placement._waited = lambda: next(waited)
+    placement = cores.Placement(min(everywhere), everywhere, waited=lambda: next(waited))
     helper: list[frozenset[int]] = []
     asked, let_go = threading.Event(), threading.Event()
 
